@@ -1,0 +1,1 @@
+"""loadtest: see the workspace README."""

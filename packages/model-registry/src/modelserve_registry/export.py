@@ -1,0 +1,181 @@
+"""From a Hugging Face model folder to one folder per variant, each laid out exactly like a
+pulled variant (tokenizer/ + model files), so validation runs the same loading code as the
+predictor.
+
+Path chosen on purpose: torch.onnx (legacy TorchScript exporter, dynamic batch and sequence
+axes) plus ONNX Runtime's own transformer optimizer and quantizer. optimum's exporters only
+know stock Hugging Face heads, while our graphs carry pooling and a trained head, and
+optimum-onnx would pin transformers below 4.58."""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import AutoTokenizer
+
+from modelserve_registry.errors import ExportError
+from modelserve_registry.graph import (
+    ExportableModel,
+    SourceSpec,
+    load_reference,
+    read_source_spec,
+    save_torch_variant,
+)
+from modelserve_registry.inference import ONNX_FILE, TOKENIZER_DIR
+from modelserve_registry.manifest import Runtime, Variant
+
+ONNX_OPSET = 17
+ALL_VARIANTS = list(Variant)
+
+RUNTIMES: dict[Variant, Runtime] = {
+    Variant.PYTORCH_FP32: Runtime(engine="torch", devices=["cpu", "cuda"]),
+    Variant.PYTORCH_FP16: Runtime(
+        engine="torch", devices=["cuda", "cpu"],
+        note="meant for GPUs; runs on CPU for validation but without any speed-up",
+    ),
+    Variant.ONNX_FP32: Runtime(
+        engine="onnxruntime", devices=["cpu", "cuda"],
+        execution_providers=["CUDAExecutionProvider", "CPUExecutionProvider"],
+    ),
+    Variant.ONNX_OPTIMIZED: Runtime(
+        engine="onnxruntime", devices=["cpu", "cuda"],
+        execution_providers=["CUDAExecutionProvider", "CPUExecutionProvider"],
+        note="ONNX Runtime transformer fusions (attention, skip layer norm, bias GELU)",
+    ),
+    Variant.ONNX_FP16: Runtime(
+        engine="onnxruntime", devices=["cuda", "cpu"],
+        execution_providers=["CUDAExecutionProvider", "CPUExecutionProvider"],
+        note="fused graph in FP16 with FP32 inputs/outputs; no speed-up on CPU",
+    ),
+    Variant.ONNX_INT8: Runtime(
+        engine="onnxruntime", devices=["cpu"], execution_providers=["CPUExecutionProvider"],
+        note="dynamic quantization, u8 activations x s8 per-channel weights (x86 VNNI/AVX2)",
+    ),
+}
+
+Step = Callable[[str], None]
+
+
+@dataclass
+class ExportResult:
+    spec: SourceSpec
+    reference: ExportableModel
+    folders: dict[Variant, Path]
+    max_sequence_length: int
+    output_dim: int
+
+
+def _max_length(tokenizer, config, spec: SourceSpec) -> int:
+    if spec.max_sequence_length:
+        return int(spec.max_sequence_length)
+    positions = int(getattr(config, "max_position_embeddings", 512))
+    if config.model_type in {"roberta", "xlm-roberta", "camembert"}:
+        positions -= (config.pad_token_id or 0) + 1  # RoBERTa's positions start after padding
+    limit = int(getattr(tokenizer, "model_max_length", positions) or positions)
+    return min(limit, positions)
+
+
+def _export_onnx(model: ExportableModel, tokenizer, target: Path) -> None:
+    sample = tokenizer(
+        ["a short text", "a somewhat longer example sentence for tracing"],
+        padding=True, return_tensors="pt",
+    )
+    output = "logits" if model.spec.kind == "sequence-classification" or model.head else "embeddings"
+    axes = {0: "batch", 1: "sequence"}
+    with warnings.catch_warnings(), torch.inference_mode():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            (sample["input_ids"], sample["attention_mask"]),
+            str(target),
+            input_names=["input_ids", "attention_mask"],
+            output_names=[output],
+            dynamic_axes={"input_ids": axes, "attention_mask": axes, output: {0: "batch"}},
+            opset_version=ONNX_OPSET,
+            dynamo=False,
+        )
+
+
+def _optimize(source: Path, model: ExportableModel):
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    return optimize_model(
+        str(source), model_type="bert",
+        num_heads=model.spec.num_attention_heads, hidden_size=model.spec.hidden_size,
+    )
+
+
+def _quantize_int8(optimized: Path, target: Path) -> None:
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # Per-channel s8 weights kept accuracy far better than per-tensor in our parity runs;
+    # DefaultTensorType lets the quantizer type the fused graph's contrib ops.
+    quantize_dynamic(
+        str(optimized), str(target), weight_type=QuantType.QInt8, per_channel=True,
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
+
+
+def export_variants(source: Path, work: Path, variants: list[Variant],
+                    step: Step = lambda _: None) -> ExportResult:
+    """Write each requested variant to `work/<variant>/`. `work` is scratch space."""
+    spec = read_source_spec(source)
+    step("loading the FP32 reference")
+    reference = load_reference(source, spec)
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    max_length = _max_length(tokenizer, reference.backbone.config, spec)
+    tokenizer_dir = work / TOKENIZER_DIR
+    tokenizer.save_pretrained(tokenizer_dir)
+    for stray in tokenizer_dir.glob("*"):
+        if stray.suffix not in {".json", ".txt", ".model"}:
+            stray.unlink()
+
+    folders: dict[Variant, Path] = {}
+    needs_onnx = {Variant.ONNX_FP32, Variant.ONNX_OPTIMIZED, Variant.ONNX_FP16, Variant.ONNX_INT8}
+    raw_onnx = work / "raw" / ONNX_FILE
+    optimized_onnx = work / "raw" / "optimized.onnx"
+    if needs_onnx & set(variants):
+        step("exporting to ONNX")
+        raw_onnx.parent.mkdir(parents=True, exist_ok=True)
+        _export_onnx(reference, tokenizer, raw_onnx)
+    if {Variant.ONNX_OPTIMIZED, Variant.ONNX_INT8} & set(variants):
+        step("optimizing the ONNX graph")
+        _optimize(raw_onnx, reference).save_model_to_file(str(optimized_onnx))
+
+    for variant in variants:
+        folder = work / variant.value
+        if folder.exists():
+            shutil.rmtree(folder)
+        step(f"writing {variant.value}")
+        if variant is Variant.PYTORCH_FP32:
+            save_torch_variant(reference, folder, torch.float32)
+        elif variant is Variant.PYTORCH_FP16:
+            save_torch_variant(reference, folder, torch.float16)
+        else:
+            folder.mkdir(parents=True)
+            if variant is Variant.ONNX_FP32:
+                shutil.copyfile(raw_onnx, folder / ONNX_FILE)
+            elif variant is Variant.ONNX_OPTIMIZED:
+                shutil.copyfile(optimized_onnx, folder / ONNX_FILE)
+            elif variant is Variant.ONNX_FP16:
+                half = _optimize(raw_onnx, reference)
+                half.convert_float_to_float16(keep_io_types=True)
+                half.save_model_to_file(str(folder / ONNX_FILE))
+            elif variant is Variant.ONNX_INT8:
+                _quantize_int8(optimized_onnx, folder / ONNX_FILE)
+            else:  # pragma: no cover - every Variant is handled above
+                raise ExportError(f"no exporter for {variant}")
+        shutil.copytree(tokenizer_dir, folder / TOKENIZER_DIR)
+        folders[variant] = folder
+
+    with torch.inference_mode():
+        sample = tokenizer(["probe"], return_tensors="pt")
+        output_dim = int(reference(sample["input_ids"], sample["attention_mask"]).shape[-1])
+    return ExportResult(spec, reference, folders, max_length, output_dim)
+

@@ -1,0 +1,128 @@
+"""`registry export`: export every variant, check each against the FP32 reference, and push
+the ones that pass as one new version."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from modelserve_registry.errors import ValidationFailed
+from modelserve_registry.evaldata import PROBE_TEXTS, LabelledTexts
+from modelserve_registry.export import RUNTIMES, ExportResult, export_variants
+from modelserve_registry.graph import ExportableModel
+from modelserve_registry.inference import TOKENIZER_DIR, TextModel, predict_sorted
+from modelserve_registry.manifest import FileEntry, ModelManifest, Validation, Variant, VariantManifest
+from modelserve_registry.references import validate_name
+from modelserve_registry.store import PULLED_MANIFEST, Registry, sha256_file
+from modelserve_registry.validation import judge
+
+Step = Callable[[str], None]
+
+
+class _ReferencePredictor:
+    """The in-memory FP32 reference behind the same tokenisation as a pulled variant."""
+
+    def __init__(self, model: ExportableModel, text_model: TextModel) -> None:
+        self.model, self.text_model = model, text_model
+
+    def predict(self, texts: list[str]) -> np.ndarray:
+        encoded = self.text_model.encode(texts)
+        with torch.inference_mode():
+            ids = torch.from_numpy(encoded.input_ids)
+            mask = torch.from_numpy(encoded.attention_mask)
+            return self.model(ids, mask).numpy()
+
+
+def _local_entries(folder: Path, prefix: str = "") -> list[FileEntry]:
+    return [
+        FileEntry(path=prefix + p.relative_to(folder).as_posix(), sha256=sha256_file(p),
+                  size=p.stat().st_size)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != PULLED_MANIFEST
+    ]
+
+
+def _variant_files(folder: Path) -> list[Path]:
+    return sorted(
+        p for p in folder.rglob("*")
+        if p.is_file() and p.name != PULLED_MANIFEST
+        and p.relative_to(folder).parts[0] != TOKENIZER_DIR
+    )
+
+
+def _draft(name: str, result: ExportResult, tokenizer: list[FileEntry],
+           variants: dict[Variant, VariantManifest], source: Path) -> ModelManifest:
+    spec = result.spec
+    return ModelManifest(
+        name=name, version=0, created_at=dt.datetime.now(dt.UTC), task=spec.task,
+        labels=spec.labels,
+        embedding_dim=result.output_dim if spec.task == "embedding" else None,
+        max_sequence_length=result.max_sequence_length, graph=result.reference.spec,
+        tokenizer_files=tokenizer, variants=variants, synthetic=spec.synthetic,
+        description=spec.description, source={"folder": source.name},
+    )
+
+
+def export_and_push(
+    registry: Registry,
+    source: Path,
+    name: str,
+    variants: list[Variant],
+    *,
+    eval_data: LabelledTexts | None = None,
+    force: bool = False,
+    scratch: Path | None = None,
+    step: Step = lambda _: None,
+) -> ModelManifest:
+    validate_name(name)
+    if scratch:
+        scratch.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="export-", dir=scratch) as tmp:
+        work = Path(tmp)
+        wanted = list(dict.fromkeys([Variant.PYTORCH_FP32, *variants]))
+        result = export_variants(source, work, wanted, step)
+        tokenizer_entries = _local_entries(work / TOKENIZER_DIR, f"{TOKENIZER_DIR}/")
+        texts = (eval_data.texts if eval_data else []) + PROBE_TEXTS
+        labels = eval_data.labels if eval_data and result.spec.task == "text-classification" else None
+
+        manifests: dict[Variant, VariantManifest] = {}
+        reference_outputs: np.ndarray | None = None
+        for variant in wanted:
+            folder = result.folders[variant]
+            entries = [e for e in _local_entries(folder) if not e.path.startswith(TOKENIZER_DIR)]
+            provisional = VariantManifest(variant=variant, files=entries, runtime=RUNTIMES[variant])
+            draft = _draft(name, result, tokenizer_entries, {variant: provisional}, source)
+            (folder / PULLED_MANIFEST).write_text(draft.model_dump_json())
+            step(f"validating {variant.value} on {len(texts)} texts")
+            model = TextModel(folder, device="cpu")
+            if reference_outputs is None:
+                reference = _ReferencePredictor(result.reference, model)
+                reference_outputs = predict_sorted(reference, texts)
+            outputs = predict_sorted(model, texts)
+            validation: Validation = judge(
+                variant, result.spec.task, reference_outputs, outputs, labels,
+                n_classes=len(result.spec.labels),
+            )
+            manifests[variant] = provisional.model_copy(update={"validation": validation})
+            del model
+
+        failed = {v: m.validation for v, m in manifests.items() if v in variants
+                  and m.validation is not None and not m.validation.passed}
+        if failed and not force:
+            detail = "; ".join(f"{v.value}: {', '.join(val.failures)}" for v, val in failed.items())
+            raise ValidationFailed(f"{name}: refused, outside tolerance: {detail} (--force pushes anyway)")
+
+        step("pushing blobs")
+        registry.put_folder(work / TOKENIZER_DIR, f"{TOKENIZER_DIR}/")
+        for variant in variants:
+            folder = result.folders[variant]
+            for path in _variant_files(folder):
+                registry.put_file(path, path.relative_to(folder).as_posix())
+        chosen = {v: manifests[v] for v in variants}
+        manifest = registry.publish(_draft(name, result, tokenizer_entries, chosen, source))
+        return manifest

@@ -1,0 +1,1 @@
+"""predictor: see the workspace README."""
