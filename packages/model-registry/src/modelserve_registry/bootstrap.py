@@ -66,7 +66,7 @@ def build_minilm_embed(folder: Path) -> None:
 
 def write_roberta_tokenizer(folder: Path) -> None:
     """RoBERTa's tokenizer files from GPT-2's BPE: same merges, so the same token counts."""
-    from transformers import RobertaTokenizerFast
+    from transformers import RobertaTokenizer
 
     bpe = ASSETS / "gpt2-bpe"
     encoder = json.loads(gzip.decompress((bpe / "encoder.json.gz").read_bytes()))
@@ -75,16 +75,11 @@ def write_roberta_tokenizer(folder: Path) -> None:
         if token != "<|endoftext|>":
             vocab[token] = len(vocab)
     vocab["<mask>"] = len(vocab)
-    scratch = folder / ".tokenizer-src"
-    scratch.mkdir(parents=True, exist_ok=True)
-    (scratch / "vocab.json").write_text(json.dumps(vocab))
-    (scratch / "merges.txt").write_bytes(gzip.decompress((bpe / "vocab.bpe.gz").read_bytes()))
-    tokenizer = RobertaTokenizerFast(
-        vocab_file=str(scratch / "vocab.json"), merges_file=str(scratch / "merges.txt"),
-        model_max_length=512,
-    )
+    merges_text = gzip.decompress((bpe / "vocab.bpe.gz").read_bytes()).decode("utf-8")
+    merges = [tuple(line.split(" ")) for line in merges_text.splitlines()[1:] if line.strip()]
+    # transformers 5 takes the vocabulary and merges themselves (vocab_file= is ignored).
+    tokenizer = RobertaTokenizer(vocab=vocab, merges=merges, model_max_length=512)
     tokenizer.save_pretrained(folder)
-    shutil.rmtree(scratch)
 
 
 def build_roberta_synthetic(folder: Path) -> None:

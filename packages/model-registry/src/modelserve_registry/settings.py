@@ -8,6 +8,16 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+def find_shared_data(relative: str) -> Path | None:
+    """`../shared/data/<relative>` seen from the working directory or any parent of it."""
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        candidate = folder.parent / "shared" / "data" / relative
+        if candidate.exists():
+            return candidate
+    return None
+
+
 def _default_data_home() -> Path:
     return Path.home() / ".local" / "share" / "modelserve"
 
@@ -26,6 +36,10 @@ class RegistrySettings(BaseSettings):
     s3_endpoint_url: str | None = Field(
         default=None, description="S3-compatible endpoint (MinIO, moto); AWS when unset."
     )
-    eval_limit: int = Field(
-        default=1000, ge=1, description="Rows of --eval-csv scored per variant (the study: 1,000)."
+    eval_csv: Path | None = Field(
+        default_factory=lambda: find_shared_data("sp1786/val.csv"),
+        description="Labelled CSV (text,label) scored by export/bootstrap; Sp1786 when present.",
+    )
+    eval_limit: int | None = Field(
+        default=None, ge=1, description="Score only the first N rows of the eval CSV."
     )

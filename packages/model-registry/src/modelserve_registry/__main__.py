@@ -1,0 +1,3 @@
+from modelserve_registry.cli import main
+
+main()

@@ -1,0 +1,156 @@
+"""The store's promises, checked on a local folder and on a real S3-compatible server."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from modelserve_registry.errors import (
+    IntegrityError,
+    InvalidReference,
+    NotFound,
+    UnsafeArtifact,
+    VersionConflict,
+)
+from modelserve_registry.manifest import Variant
+from modelserve_registry.store import Registry, _blob_key, read_pulled_manifest, verify_pulled
+from tests.model_registry.stores import registry, s3_endpoint, small_version
+
+__all__ = ["registry", "s3_endpoint"]  # fixtures used below
+
+
+def test_versions_count_up_and_resolve_by_version_alias_and_latest(
+        registry: Registry, tmp_path: Path) -> None:
+    first = small_version(registry, tmp_path / "a")
+    second = small_version(registry, tmp_path / "b", payload=b"other")
+    assert (first.version, second.version) == (1, 2)
+    registry.tag("demo", 1, "production")
+    assert registry.manifest("demo").version == 2
+    assert registry.manifest("demo:1").variants == first.variants
+    assert registry.manifest("demo@production").version == 1
+    assert registry.models() == ["demo"]
+    assert registry.aliases("demo") == {"production": 1}
+    with pytest.raises(NotFound, match="no version 7"):
+        registry.manifest("demo:7")
+    with pytest.raises(NotFound, match="no alias"):
+        registry.manifest("demo@staging")
+    with pytest.raises(NotFound, match="not in the registry"):
+        registry.manifest("absent")
+
+
+def test_identical_content_is_stored_once(registry: Registry, tmp_path: Path) -> None:
+    one = small_version(registry, tmp_path / "a")
+    two = small_version(registry, tmp_path / "b")
+    assert one.blobs == two.blobs and len(one.blobs) == 2
+
+
+def test_pull_writes_verified_files_and_manifest_last(registry: Registry, tmp_path: Path) -> None:
+    small_version(registry, tmp_path / "src")
+    dest = registry.pull("demo", Variant.ONNX_INT8, tmp_path / "pulled")
+    assert (dest / "model.onnx").read_bytes() == b"onnx-bytes" * 1000
+    assert (dest / "tokenizer" / "tokenizer.json").exists()
+    assert list(read_pulled_manifest(dest).variants) == [Variant.ONNX_INT8]
+    verify_pulled(dest)
+    (dest / "model.onnx").write_bytes(b"tampered")
+    with pytest.raises(IntegrityError, match="model.onnx"):
+        verify_pulled(dest)
+
+
+def test_pull_refuses_a_corrupt_blob_naming_the_file_and_leaves_nothing(
+        registry: Registry, tmp_path: Path) -> None:
+    manifest = small_version(registry, tmp_path / "src")
+    weights = manifest.variants[Variant.ONNX_INT8].files[0]
+    registry.backend.write_bytes(_blob_key(weights.sha256), b"X" + b"onnx-bytes"[1:] * 1000)
+    dest = tmp_path / "pulled"
+    with pytest.raises(IntegrityError, match=r"model\.onnx: .*(corrupt|truncated)"):
+        registry.pull("demo", "onnx-int8", dest)
+    assert sorted(p.name for p in dest.iterdir()) == []
+
+
+def test_pull_refuses_a_truncated_blob(registry: Registry, tmp_path: Path) -> None:
+    manifest = small_version(registry, tmp_path / "src")
+    weights = manifest.variants[Variant.ONNX_INT8].files[0]
+    registry.backend.write_bytes(_blob_key(weights.sha256), b"onnx-bytes" * 999)
+    with pytest.raises(IntegrityError, match=r"model\.onnx: .*truncated"):
+        registry.pull("demo", "onnx-int8", tmp_path / "pulled")
+    problems = registry.verify()
+    assert [p.file for p in problems] == ["model.onnx"]
+    assert "truncated" in problems[0].detail
+
+
+def test_verify_finds_a_single_changed_byte(registry: Registry, tmp_path: Path) -> None:
+    manifest = small_version(registry, tmp_path / "src")
+    assert registry.verify() == []
+    token = manifest.tokenizer_files[0]
+    original = registry.backend.read_bytes(_blob_key(token.sha256))
+    registry.backend.write_bytes(_blob_key(token.sha256), original[:-1] + b"!")
+    (problem,) = registry.verify(["demo"])
+    assert problem.file == "tokenizer/tokenizer.json" and "corrupt" in problem.detail
+
+
+def test_concurrent_pushes_get_distinct_versions_and_readers_never_see_half(
+        registry: Registry, tmp_path: Path) -> None:
+    pushes = 6
+    start = threading.Barrier(pushes + 1)
+    stop = threading.Event()
+    seen_errors: list[Exception] = []
+
+    def reader() -> None:
+        start.wait()
+        while not stop.is_set():
+            try:
+                for version in registry.versions("demo"):
+                    registry.manifest(f"demo:{version}")
+            except Exception as exc:  # anything at all is a failure of atomicity
+                seen_errors.append(exc)
+
+    def push(index: int) -> int:
+        start.wait()
+        return small_version(registry, tmp_path / str(index), payload=bytes([index]) * 100).version
+
+    watcher = threading.Thread(target=reader)
+    watcher.start()
+    with ThreadPoolExecutor(pushes) as pool:
+        versions = list(pool.map(push, range(pushes)))
+    stop.set()
+    watcher.join()
+    assert sorted(versions) == list(range(1, pushes + 1))
+    assert seen_errors == []
+    assert registry.versions("demo") == list(range(1, pushes + 1))
+
+
+def test_rm_deletes_the_version_and_only_unshared_blobs(registry: Registry, tmp_path: Path) -> None:
+    shared = small_version(registry, tmp_path / "a")
+    own = small_version(registry, tmp_path / "b", payload=b"only-in-v2")
+    registry.tag("demo", 2, "staging")
+    with pytest.raises(VersionConflict, match="staging"):
+        registry.remove("demo", 2)
+    assert registry.remove("demo", 2, force=True) == ["staging"]
+    assert registry.versions("demo") == [1]
+    only_v2 = own.blobs - shared.blobs
+    assert only_v2 and not any(registry.backend.exists(_blob_key(d)) for d in only_v2)
+    assert all(registry.backend.exists(_blob_key(d)) for d in shared.blobs)
+    assert registry.verify() == []
+
+
+def test_published_versions_cannot_be_overwritten(registry: Registry, tmp_path: Path) -> None:
+    manifest = small_version(registry, tmp_path / "a")
+    with pytest.raises(FileExistsError):
+        registry.backend.write_bytes("models/demo/versions/1.json", b"{}", exclusive=True)
+    assert registry.manifest("demo:1") == manifest
+
+
+def test_unsafe_files_and_names_are_refused(registry: Registry, tmp_path: Path) -> None:
+    pickle = tmp_path / "pytorch_model.bin"
+    pickle.write_bytes(b"\x80\x04pickle")
+    with pytest.raises(UnsafeArtifact, match="pickle"):
+        registry.put_file(pickle, "pytorch_model.bin")
+    with pytest.raises(UnsafeArtifact, match="relative"):
+        registry.put_file(pickle, "../escape.json")
+    with pytest.raises(InvalidReference):
+        registry.tag("../x", 1, "production")
+    with pytest.raises(InvalidReference):
+        registry.versions("a/b")
