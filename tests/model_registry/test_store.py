@@ -154,3 +154,15 @@ def test_unsafe_files_and_names_are_refused(registry: Registry, tmp_path: Path) 
         registry.tag("../x", 1, "production")
     with pytest.raises(InvalidReference):
         registry.versions("a/b")
+
+
+def test_a_missing_bucket_or_unreachable_store_is_one_clear_error(s3_endpoint: str) -> None:
+    from modelserve_registry.errors import StoreUnavailable
+    from tests.conftest import free_port
+
+    with pytest.raises(StoreUnavailable, match="bucket 'absent' does not exist"):
+        Registry.open("s3://absent/registry", s3_endpoint_url=s3_endpoint)
+    with pytest.raises(StoreUnavailable, match="cannot reach"):
+        Registry.open("s3://bucket/x", s3_endpoint_url=f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(StoreUnavailable, match="unsupported registry URI"):
+        Registry.open("gs://bucket/x")

@@ -113,7 +113,10 @@ class S3Backend:
             raise StoreUnavailable(f"invalid S3 registry URI {uri!r}: expected s3://bucket/prefix")
         self.description = f"s3://{self.base}"
         client_kwargs = {"endpoint_url": endpoint_url} if endpoint_url else {}
-        self.fs = s3fs.S3FileSystem(client_kwargs=client_kwargs, use_listings_cache=False)
+        self.fs = s3fs.S3FileSystem(
+            client_kwargs=client_kwargs, use_listings_cache=False,
+            config_kwargs={"connect_timeout": 5, "retries": {"max_attempts": 2}},
+        )
         bucket = self.base.split("/", 1)[0]
         try:
             self.fs.ls(bucket, refresh=True)

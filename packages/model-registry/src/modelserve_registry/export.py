@@ -61,6 +61,17 @@ RUNTIMES: dict[Variant, Runtime] = {
 Step = Callable[[str], None]
 
 
+def quiet_third_party() -> None:
+    """Our own progress display replaces transformers' bars and ORT's advice lines."""
+    import logging
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    logging.getLogger().setLevel(logging.ERROR)  # onnxruntime.quantization logs on the root
+
+
 @dataclass
 class ExportResult:
     spec: SourceSpec
@@ -125,6 +136,7 @@ def _quantize_int8(optimized: Path, target: Path) -> None:
 def export_variants(source: Path, work: Path, variants: list[Variant],
                     step: Step = lambda _: None) -> ExportResult:
     """Write each requested variant to `work/<variant>/`. `work` is scratch space."""
+    quiet_third_party()
     spec = read_source_spec(source)
     step("loading the FP32 reference")
     reference = load_reference(source, spec)

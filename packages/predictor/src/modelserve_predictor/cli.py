@@ -1,15 +1,199 @@
-"""Command line for predictor; the full command set arrives with its issue."""
+"""`predictor`: serve registry models through BentoML, show the placement, benchmark."""
 
 from __future__ import annotations
 
+import argparse
+import os
+import signal
+import subprocess
 import sys
+import time
 from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+
+from modelserve_predictor.errors import PredictorError
+from modelserve_predictor.settings import RESOLVED_ENV, ModelConfig, PredictorSettings, load_settings
+
+err = Console(stderr=True)
+out = Console()
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    if args.model:
+        found["models"] = [ModelConfig.parse(m) for m in args.model]
+    for key in ("host", "port", "workers", "workers_per_gpu", "gpu_map", "registry_uri",
+                "max_request_bytes"):
+        value = getattr(args, key, None)
+        if value is not None:
+            found[key] = value
+    if getattr(args, "gpus", None) is not None:
+        found["gpus"] = [int(g) for g in args.gpus.split(",") if g.strip()]
+    return found
+
+
+def prepare(settings: PredictorSettings) -> list[str]:
+    """Bootstrap missing default models, pull and verify every configured one. Returns one
+    line per model saying what will be served where."""
+    from modelserve_predictor.models import fetch
+    from modelserve_predictor.plan import worker_plans
+    from modelserve_registry.bootstrap import DEFAULT_MODELS, bootstrap
+    from modelserve_registry.cli import steps
+    from modelserve_registry.settings import RegistrySettings
+    from modelserve_registry.store import Registry
+
+    plans = worker_plans(settings)
+    registry_settings = RegistrySettings()
+    registry = Registry.open(settings.registry_uri or registry_settings.uri,
+                             s3_endpoint_url=registry_settings.s3_endpoint_url)
+    present = set(registry.models())
+    defaults = {m.name for m in DEFAULT_MODELS}
+    missing = [m.name for m in settings.models if m.name not in present and m.name in defaults]
+    if missing:
+        err.print(f"bootstrapping {', '.join(missing)} into {registry.location} (first run only)")
+        with steps() as step:
+            bootstrap(registry, registry_settings.cache_dir, names=missing,
+                      eval_csv=registry_settings.eval_csv,
+                      step=lambda name, message: step(f"{name}: {message}"))
+    cache = settings.cache_dir or registry_settings.cache_dir / "pulled"
+    lines = []
+    for config in settings.models:
+        devices = sorted({p.models[config.name] for p in plans}, key=str)
+        for device in devices:
+            with steps() as step:
+                step(f"pulling and verifying {config.ref} for {device}")
+                manifest, folder = fetch(registry, config, device, cache)
+            workers = [p.worker_index for p in plans if p.models[config.name] == device]
+            lines.append(f"{manifest.name}:{manifest.version} {folder.name} on {device} "
+                         f"(workers {','.join(map(str, workers))}, "
+                         f"{plans[0].threads} threads each)"
+                         + (" SYNTHETIC" if manifest.synthetic else ""))
+    return lines
+
+
+def _wait_ready(url: str, process: subprocess.Popen, timeout_s: float) -> dict[str, Any] | None:
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return httpx.get(f"{url}/placement", timeout=5).json()
+            placement = httpx.get(f"{url}/placement", timeout=5).json()
+            errors = [m for m in placement.get("models", []) if m.get("error")]
+            if errors:
+                return placement
+        except (httpx.HTTPError, ValueError):
+            pass
+        time.sleep(0.5)
+    return None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = load_settings(_overrides(args))
+    lines = prepare(settings)
+    url = f"http://{settings.host}:{settings.port}"
+    env = {**os.environ, RESOLVED_ENV: settings.to_env(), "TOKENIZERS_PARALLELISM": "false"}
+    if "CUDA_VISIBLE_DEVICES" in os.environ:
+        env["PREDICTOR_PARENT_CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
+    command = [sys.executable, "-m", "bentoml", "serve", "modelserve_predictor.service:Predictor",
+               "--host", settings.host, "--port", str(settings.port)]
+    process = subprocess.Popen(command, env=env)
+
+    def forward(signum: int, _frame: Any) -> None:
+        process.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    placement = _wait_ready(url, process, args.ready_timeout)
+    if placement is None and process.poll() is None:
+        err.print(f"not ready after {args.ready_timeout:.0f} s; still starting at {url}")
+    elif placement is not None:
+        failed = [m for m in placement["models"] if m.get("error")]
+        for model in failed:
+            err.print(f"NOT READY: {model['model']}: {model['error']}", highlight=False)
+        if not failed:
+            for line in lines:
+                out.print(f"serving {line} at {url}", highlight=False)
+            out.print(f"ready: {url}/analyze-sentiment  {url}/embed  {url}/v2  "
+                      f"{url}/metrics  {url}/placement", highlight=False)
+    return process.wait()
+
+
+def cmd_placement(args: argparse.Namespace) -> int:
+    from modelserve_predictor.plan import worker_plans
+
+    settings = load_settings(_overrides(args))
+    for plan in worker_plans(settings):
+        models = ", ".join(f"{name} on {device}" for name, device in plan.models.items())
+        out.print(f"worker {plan.worker_index}: {plan.device}, {plan.threads} threads, "
+                  f"CUDA_VISIBLE_DEVICES={plan.cuda_visible_devices or '(none)'}: {models}",
+                  highlight=False)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from modelserve_predictor.bench import run_bench
+
+    run_bench(args)
+    return 0
+
+
+def _add_model_flags(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--model", action="append", default=None,
+                     help="NAME[:VERSION|@ALIAS][=VARIANT], repeatable (env PREDICTOR_MODELS)")
+    cmd.add_argument("--workers", type=int, default=None, help="CPU workers (PREDICTOR_WORKERS)")
+    cmd.add_argument("--workers-per-gpu", type=int, default=None)
+    cmd.add_argument("--gpus", default=None, help="e.g. 0,1,2,3 (default: all visible)")
+    cmd.add_argument("--gpu-map", default=None, help="e.g. 'a=0,1;b=2' (PREDICTOR_GPU_MAP)")
+    cmd.add_argument("--registry-uri", default=None)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="predictor", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve the configured models (default: the three "
+                                         "default models on 127.0.0.1:3000)")
+    _add_model_flags(serve)
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.add_argument("--max-request-bytes", type=int, default=None)
+    serve.add_argument("--ready-timeout", type=float, default=600.0)
+    serve.set_defaults(handler=cmd_serve)
+    placement = sub.add_parser("placement", help="print which worker runs what where")
+    _add_model_flags(placement)
+    placement.set_defaults(handler=cmd_placement)
+    bench = sub.add_parser("bench", help="in-process latency/throughput per variant and batch")
+    bench.add_argument("model", help="NAME[:VERSION|@ALIAS]")
+    bench.add_argument("--variants", default=None, help="comma list (default: all CPU-capable)")
+    bench.add_argument("--batch-sizes", default="1,2,4,8,16,32")
+    bench.add_argument("--texts", default=None, help="CSV with a 'text' column (real lengths)")
+    bench.add_argument("--fixed-tokens", type=int, default=None, help="pad every text to N")
+    bench.add_argument("--samples", type=int, default=256, help="texts per measurement")
+    bench.add_argument("--rounds", type=int, default=3)
+    bench.add_argument("--threads", type=int, default=None)
+    bench.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    bench.add_argument("--out", default="out/bench")
+    bench.add_argument("--registry-uri", default=None)
+    bench.set_defaults(handler=cmd_bench)
+    return parser
 
 
 def cli(argv: Sequence[str] | None = None) -> int:
-    print("predictor: not implemented yet (see the project issues)", file=sys.stderr)
-    return 2
+    args = build_parser().parse_args(argv)
+    from modelserve_registry.errors import RegistryError
+
+    try:
+        return args.handler(args)
+    except (PredictorError, RegistryError) as exc:
+        err.print(f"error: {exc}", highlight=False, soft_wrap=True)
+        return getattr(exc, "exit_code", 1)
+    except KeyboardInterrupt:
+        return 130
 
 
 def main() -> None:
     sys.exit(cli())
+

@@ -1,0 +1,3 @@
+from modelserve_predictor.cli import main
+
+main()

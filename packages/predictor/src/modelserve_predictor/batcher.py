@@ -1,0 +1,173 @@
+"""Per-model adaptive batching with a bounded queue.
+
+A batch starts as soon as the model is free: at low load every text runs alone (no added
+delay), under load the texts that arrived while the previous batch ran form the next one, so
+batch size follows the load. Batches take the oldest waiting text first (nothing starves) and
+fill with the texts closest to it in length, under a budget of padded tokens, because on CPU
+padding a batch of short texts to one long text costs more than batching saves. Past
+`max_queue` waiting texts a request is refused at once (Overloaded -> 429 + Retry-After)
+instead of waiting in an unbounded queue."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelserve_predictor.errors import Overloaded, PayloadTooLarge
+
+
+def estimate_tokens(text: str, max_tokens: int) -> int:
+    """About 4 characters per token for English, plus the special tokens, capped."""
+    return min(max_tokens, len(text) // 4 + 2)
+
+
+@dataclass
+class Pending:
+    text: str
+    tokens: int
+    enqueued: float
+    future: asyncio.Future = field(repr=False)
+
+
+def select_batch(queue: Sequence[Pending], max_batch_size: int, max_batch_tokens: int,
+                 window: int = 4) -> list[int]:
+    """Indices (into `queue`, oldest first) of the next batch: the oldest item, then the items
+    nearest to it in length while batch_size * longest <= max_batch_tokens."""
+    if not queue:
+        return []
+    candidates = range(1, min(len(queue), max_batch_size * window))
+    anchor = queue[0].tokens
+    ordered = sorted(candidates, key=lambda i: (abs(queue[i].tokens - anchor), i))
+    chosen, longest = [0], anchor
+    for index in ordered:
+        if len(chosen) >= max_batch_size:
+            break
+        widest = max(longest, queue[index].tokens)
+        if widest * (len(chosen) + 1) > max_batch_tokens:
+            continue
+        chosen.append(index)
+        longest = widest
+    return sorted(chosen)
+
+
+@dataclass
+class BatchReport:
+    size: int
+    padded_tokens: int
+    run_seconds: float
+    waits: list[float]
+
+
+class Batcher:
+    def __init__(
+        self,
+        name: str,
+        run_batch: Callable[[list[str]], Sequence[Any]],
+        executor: Executor,
+        *,
+        max_batch_size: int = 32,
+        max_batch_tokens: int = 8192,
+        max_queue: int = 256,
+        max_latency_ms: float = 0.0,
+        max_tokens_per_text: int = 512,
+        on_batch: Callable[[BatchReport], None] = lambda _: None,
+        on_reject: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.name = name
+        self.run_batch = run_batch
+        self.executor = executor
+        self.max_batch_size = max_batch_size
+        self.max_batch_tokens = max(max_batch_tokens, max_tokens_per_text)
+        self.max_queue = max_queue
+        self.max_latency_s = max_latency_ms / 1000
+        self.max_tokens_per_text = max_tokens_per_text
+        self.on_batch = on_batch
+        self.on_reject = on_reject
+        self.queue: list[Pending] = []
+        self.seconds_per_text = 0.01  # running estimate, for Retry-After
+        self._arrival = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    @property
+    def depth(self) -> int:
+        return len(self.queue)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=self.name)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def submit(self, texts: Sequence[str]) -> list[Any]:
+        """Queue the texts and wait for their rows; raises Overloaded when the queue is full."""
+        if len(texts) > self.max_queue:
+            raise PayloadTooLarge(f"{len(texts)} texts can never fit model {self.name!r}'s "
+                                  f"queue of {self.max_queue}; send fewer per request")
+        if len(self.queue) + len(texts) > self.max_queue:
+            self.on_reject()
+            backlog = (len(self.queue) + len(texts)) * self.seconds_per_text
+            raise Overloaded(
+                f"model {self.name!r} is overloaded: {len(self.queue)} texts already waiting "
+                f"(limit {self.max_queue})", retry_after_s=max(1.0, backlog))
+        self.start()
+        loop = asyncio.get_running_loop()
+        now = time.perf_counter()
+        pending = [Pending(t, estimate_tokens(t, self.max_tokens_per_text), now,
+                           loop.create_future()) for t in texts]
+        self.queue.extend(pending)
+        self._arrival.set()
+        return list(await asyncio.gather(*(p.future for p in pending)))
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._arrival.wait()
+            self._arrival.clear()
+            while self.queue:
+                self.queue = [p for p in self.queue if not p.future.done()]  # drop cancelled
+                if not self.queue:
+                    break
+                if self.max_latency_s and len(self.queue) < self.max_batch_size:
+                    wait = self.queue[0].enqueued + self.max_latency_s - time.perf_counter()
+                    if wait > 0:
+                        try:
+                            await asyncio.wait_for(self._wait_full(), wait)
+                        except TimeoutError:
+                            pass
+                indices = select_batch(self.queue, self.max_batch_size, self.max_batch_tokens)
+                picked = set(indices)
+                batch = [self.queue[i] for i in indices]
+                self.queue = [p for i, p in enumerate(self.queue) if i not in picked]
+                started = time.perf_counter()
+                try:
+                    rows = await loop.run_in_executor(
+                        self.executor, self.run_batch, [p.text for p in batch])
+                except Exception as exc:  # the batch failed: every caller hears why
+                    for p in batch:
+                        if not p.future.done():
+                            p.future.set_exception(exc)
+                    continue
+                elapsed = time.perf_counter() - started
+                self.seconds_per_text = 0.8 * self.seconds_per_text + 0.2 * elapsed / len(batch)
+                for p, row in zip(batch, rows, strict=True):
+                    if not p.future.done():
+                        p.future.set_result(row)
+                self.on_batch(BatchReport(
+                    size=len(batch), padded_tokens=max(p.tokens for p in batch) * len(batch),
+                    run_seconds=elapsed, waits=[started - p.enqueued for p in batch]))
+
+    async def _wait_full(self) -> None:
+        while len(self.queue) < self.max_batch_size:
+            self._arrival.clear()
+            await self._arrival.wait()

@@ -1,0 +1,75 @@
+"""Every error the predictor answers with. Each class carries its HTTP status; one handler
+turns any of them into a JSON body `{"error": ..., "type": ...}` (and Retry-After for
+overload), so bad input is a clear 4xx and never a 500."""
+
+from __future__ import annotations
+
+
+class PredictorError(Exception):
+    """Root of all predictor errors: 500 unless a subclass says otherwise."""
+
+    http_status = 500
+    exit_code = 1
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+    def body(self) -> dict[str, str]:
+        return {"error": str(self), "type": type(self).__name__}
+
+
+class BadRequest(PredictorError):
+    """Malformed or invalid input (400)."""
+
+    http_status = 400
+    exit_code = 2
+
+
+class Unauthorized(PredictorError):
+    """Missing or wrong bearer token on an inference route (401)."""
+
+    http_status = 401
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": "Bearer"}
+
+
+class ModelNotFound(PredictorError):
+    """The request names a model this predictor does not serve (404)."""
+
+    http_status = 404
+
+
+class PayloadTooLarge(PredictorError):
+    """Request body above the configured maximum (413)."""
+
+    http_status = 413
+
+
+class Overloaded(PredictorError):
+    """The model's queue is full: shed now rather than queue without bound (429)."""
+
+    http_status = 429
+
+    def __init__(self, message: str, retry_after_s: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(max(1, round(self.retry_after_s)))}
+
+
+class NotReady(PredictorError):
+    """The model is still loading or failed to load (503)."""
+
+    http_status = 503
+    exit_code = 3
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "5"}
+
+
+class ConfigError(PredictorError):
+    """The configuration cannot be served (bad GPU map, unknown variant for the device)."""
+
+    exit_code = 2

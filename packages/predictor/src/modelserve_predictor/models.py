@@ -1,0 +1,157 @@
+"""A model as served by one worker: pulled and verified from the registry, loaded on its
+device, warmed up, behind its own batcher. Plain classes, testable without BentoML."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from modelserve_predictor.batcher import Batcher, BatchReport
+from modelserve_predictor.errors import ConfigError, NotReady
+from modelserve_predictor.metrics import Metrics
+from modelserve_predictor.placement import Device
+from modelserve_predictor.settings import ModelConfig
+from modelserve_registry.errors import RegistryError
+from modelserve_registry.inference import TextModel
+from modelserve_registry.manifest import ModelManifest, Variant
+from modelserve_registry.store import Registry, verify_pulled
+
+
+def default_variant(device: Device) -> Variant:
+    return Variant.ONNX_FP16 if device.kind == "cuda" else Variant.ONNX_INT8
+
+
+def fetch(registry: Registry, config: ModelConfig, device: Device, cache: Path
+          ) -> tuple[ModelManifest, Path]:
+    """Resolve, check the variant suits the device, and pull into the cache (verified)."""
+    manifest = registry.manifest(config.ref)
+    variant = manifest.variant(config.variant or default_variant(device))
+    if device.kind not in variant.runtime.devices:
+        raise ConfigError(f"{manifest.name}:{manifest.version} {variant.variant.value} cannot "
+                          f"run on {device.kind} (it targets {', '.join(variant.runtime.devices)})")
+    folder = cache / manifest.name / str(manifest.version) / variant.variant.value
+    if folder.exists():
+        try:
+            verify_pulled(folder)
+            return manifest, folder
+        except RegistryError:
+            shutil.rmtree(folder, ignore_errors=True)  # corrupt cache: pull again
+    staging = folder.with_name(f".{folder.name}-{uuid.uuid4().hex}")
+    registry.pull(manifest.name + f":{manifest.version}", variant.variant, staging)
+    try:
+        os.rename(staging, folder)  # atomic; another worker may have won the race
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+    return manifest, folder
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+@dataclass
+class Row:
+    """One text's answer: its output vector and whether it was truncated."""
+
+    output: np.ndarray
+    truncated: bool
+
+
+class ServedModel:
+    def __init__(self, name: str, config: ModelConfig, device: Device, worker: int,
+                 threads: int, metrics: Metrics | None) -> None:
+        self.name = name
+        self.config = config
+        self.device = device
+        self.worker = worker
+        self.threads = threads
+        self.metrics = metrics
+        self.manifest: ModelManifest | None = None
+        self.text_model: TextModel | None = None
+        self.batcher: Batcher | None = None
+        self.error: str | None = None
+        self.ready = False
+        self.load_seconds = 0.0
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"model-{name}")
+
+    @property
+    def variant(self) -> Variant:
+        assert self.text_model is not None
+        return self.text_model.variant
+
+    def labels(self) -> dict[str, str]:
+        return {"model": self.name, "variant": self.variant.value, "device": str(self.device),
+                "worker": str(self.worker)}
+
+    def load(self, registry: Registry, cache: Path, local_device: Device) -> None:
+        """Blocking: pull, verify and load. `local_device` is the index after
+        CUDA_VISIBLE_DEVICES renumbering."""
+        started = time.perf_counter()
+        self.manifest, folder = fetch(registry, self.config, self.device, cache)
+        self.text_model = TextModel(folder, device=local_device.kind, threads=self.threads,
+                                    device_id=local_device.index)
+        self.batcher = Batcher(
+            self.name, self._run_batch, self._executor,
+            max_batch_size=self.config.max_batch_size,
+            max_batch_tokens=self.config.max_batch_tokens,
+            max_queue=self.config.max_queue, max_latency_ms=self.config.max_latency_ms,
+            max_tokens_per_text=self.manifest.max_sequence_length,
+            on_batch=self._record_batch, on_reject=self._record_reject,
+        )
+        self.load_seconds = time.perf_counter() - started
+
+    def _run_batch(self, texts: list[str]) -> list[Row]:
+        assert self.text_model is not None
+        started = time.perf_counter()
+        encoded = self.text_model.encode(texts)
+        outputs = self.text_model.run(encoded)
+        if self.metrics:
+            labels = self.labels()
+            self.metrics.inference_seconds.labels(**labels).observe(time.perf_counter() - started)
+            self.metrics.batch_tokens.labels(**labels).observe(encoded.input_ids.size)
+            if truncated := sum(encoded.truncated):
+                self.metrics.truncated_total.labels(**labels).inc(truncated)
+        return [Row(outputs[i], encoded.truncated[i]) for i in range(len(texts))]
+
+    def _record_batch(self, report: BatchReport) -> None:
+        if not self.metrics:
+            return
+        labels = self.labels()
+        self.metrics.batch_size.labels(**labels).observe(report.size)
+        for wait in report.waits:
+            self.metrics.queue_wait_seconds.labels(**labels).observe(wait)
+        assert self.batcher is not None
+        self.metrics.queue_depth.labels(**labels).set(self.batcher.depth)
+
+    def _record_reject(self) -> None:
+        if self.metrics:
+            self.metrics.rejected_total.labels(**self.labels(), reason="queue_full").inc()
+
+    async def warm_up(self) -> None:
+        await self.infer(["warm-up request"])
+        self.ready = True
+        if self.metrics and self.manifest:
+            labels = self.labels()
+            self.metrics.model_load_seconds.labels(**labels).set(self.load_seconds)
+            sha = self.manifest.variant(self.variant).files[0].sha256
+            self.metrics.model_info.labels(**labels, version=str(self.manifest.version),
+                                           sha256=sha).set(1)
+
+    async def infer(self, texts: list[str]) -> list[Row]:
+        if self.batcher is None:
+            raise NotReady(f"model {self.name!r} is not loaded: {self.error or 'loading'}")
+        return await self.batcher.submit(texts)
+
+    async def close(self) -> None:
+        if self.batcher:
+            await self.batcher.stop()
+        self._executor.shutdown(wait=False, cancel_futures=True)

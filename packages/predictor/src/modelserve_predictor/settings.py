@@ -1,0 +1,132 @@
+"""Predictor settings: flags > PREDICTOR_* environment variables > a YAML/TOML config file
+(PREDICTOR_CONFIG_FILE) > defaults. The resolved settings travel to BentoML's workers as
+JSON in one environment variable, so every worker sees exactly what the CLI resolved."""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from modelserve_predictor.errors import ConfigError
+from modelserve_registry.manifest import Variant
+from modelserve_registry.references import ModelReference
+
+RESOLVED_ENV = "PREDICTOR_RESOLVED_SETTINGS"
+DEFAULT_MODELS = ["sentiment-minilm@production", "minilm-embed@production",
+                  "roberta-base-synthetic@production"]
+
+
+class ModelConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ref: str = Field(description="NAME[:VERSION|@ALIAS] in the registry")
+    variant: Variant | None = Field(
+        default=None, description="None: the best for the device (onnx-int8 on CPU, "
+                                   "onnx-fp16 on GPU)")
+    max_batch_size: int = Field(default=32, ge=1, le=1024)
+    max_batch_tokens: int = Field(default=4096, ge=16)
+    max_queue: int = Field(default=256, ge=1, description="texts waiting before 429")
+    max_latency_ms: float = Field(
+        default=0.0, ge=0, description="extra wait for a fuller batch; 0 = run when free")
+
+    @field_validator("ref")
+    @classmethod
+    def _valid_ref(cls, value: str) -> str:
+        ModelReference.parse(value)
+        return value
+
+    @property
+    def name(self) -> str:
+        return ModelReference.parse(self.ref).name
+
+    @classmethod
+    def parse(cls, text: str) -> ModelConfig:
+        """`NAME[:VERSION|@ALIAS][=VARIANT]`, the form used by --model and PREDICTOR_MODELS."""
+        ref, _, variant = text.partition("=")
+        try:
+            return cls(ref=ref.strip(), variant=Variant(variant.strip()) if variant else None)
+        except ValueError as exc:
+            raise ConfigError(f"bad model spec {text!r}: {exc}".splitlines()[0]) from None
+
+
+class PredictorSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PREDICTOR_", extra="ignore")
+
+    models: list[ModelConfig] = Field(
+        default_factory=lambda: [ModelConfig(ref=r) for r in DEFAULT_MODELS])
+    host: str = "127.0.0.1"
+    port: int = Field(default=3000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, description="workers when no GPU is used")
+    workers_per_gpu: int = Field(default=1, ge=1)
+    gpus: list[int] | None = Field(default=None, description="None: every visible GPU")
+    gpu_map: str = Field(default="", description="model=0,1;other=2")
+    max_request_bytes: int = Field(default=1 << 20, ge=1024)
+    max_texts_per_request: int = Field(default=64, ge=1)
+    max_text_chars: int = Field(default=20_000, ge=1)
+    request_timeout_s: float = Field(default=30.0, gt=0)
+    auth_tokens: list[SecretStr] = Field(default_factory=list)
+    auth_token_file: Path | None = None
+    registry_uri: str | None = Field(default=None, description="default: REGISTRY_URI")
+    cache_dir: Path | None = Field(default=None, description="default: registry cache")
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _models_from_text(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.lstrip().startswith("["):
+            return [ModelConfig.parse(p).model_dump() for p in value.split(",") if p.strip()]
+        return value
+
+    def tokens(self) -> set[str]:
+        found = {t.get_secret_value() for t in self.auth_tokens}
+        if self.auth_token_file:
+            try:
+                lines = self.auth_token_file.read_text().splitlines()
+            except OSError as exc:
+                raise ConfigError(f"cannot read auth token file: {exc.strerror}") from None
+            found |= {line.strip() for line in lines if line.strip()}
+        return found
+
+    def to_env(self) -> str:
+        data = self.model_dump(mode="json")
+        data["auth_tokens"] = [t.get_secret_value() for t in self.auth_tokens]
+        return json.dumps(data)
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"config file {path} is not valid: {exc}".splitlines()[0]) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of settings")
+    return data
+
+
+def load_settings(overrides: dict[str, Any] | None = None) -> PredictorSettings:
+    """In a worker: the CLI's resolved settings. Elsewhere: file < env < overrides."""
+    from pydantic import ValidationError
+
+    try:
+        if RESOLVED_ENV in os.environ:
+            return PredictorSettings.model_validate_json(os.environ[RESOLVED_ENV])
+        file_data: dict[str, Any] = {}
+        if config_file := os.environ.get("PREDICTOR_CONFIG_FILE"):
+            file_data = read_config_file(Path(config_file))
+        env_only = PredictorSettings()
+        explicit_env = {k: getattr(env_only, k) for k in env_only.model_fields_set}
+        return PredictorSettings(**{**file_data, **explicit_env, **(overrides or {})})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"invalid setting {where}: {first['msg']}") from None

@@ -1,0 +1,116 @@
+"""The batcher with real asyncio and real threads; the batch function is the test's own."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from modelserve_predictor.batcher import Batcher, BatchReport, Pending, select_batch
+from modelserve_predictor.errors import Overloaded
+
+
+def pending(tokens: list[int]) -> list[Pending]:
+    return [Pending(f"t{i}", n, float(i), None) for i, n in enumerate(tokens)]  # type: ignore[arg-type]
+
+
+def test_select_batch_starts_with_the_oldest_and_groups_by_length() -> None:
+    queue = pending([10, 200, 11, 190, 9, 12])
+    chosen = select_batch(queue, max_batch_size=4, max_batch_tokens=10_000)
+    assert chosen == [0, 2, 4, 5]  # the short ones next to the oldest (10 tokens)
+    assert select_batch(pending([200, 10, 11]), 3, 10_000) == [0, 1, 2]
+    assert select_batch([], 4, 100) == []
+
+
+def test_select_batch_respects_the_padded_token_budget() -> None:
+    queue = pending([100, 100, 100, 10])
+    assert select_batch(queue, max_batch_size=8, max_batch_tokens=250) == [0, 1]
+    assert select_batch(pending([600]), 8, 100) == [0]  # one long text still runs alone
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def make(run_batch, **kwargs) -> tuple[Batcher, list[BatchReport]]:
+    reports: list[BatchReport] = []
+    batcher = Batcher("m", run_batch, ThreadPoolExecutor(1), on_batch=reports.append, **kwargs)
+    return batcher, reports
+
+
+def test_batches_grow_with_load_and_a_lone_text_waits_for_nothing() -> None:
+    def slow_upper(texts: list[str]) -> list[str]:
+        time.sleep(0.05)
+        return [t.upper() for t in texts]
+
+    async def scenario() -> None:
+        batcher, reports = make(slow_upper, max_batch_size=16)
+        started = time.perf_counter()
+        assert await batcher.submit(["alone"]) == ["ALONE"]
+        assert time.perf_counter() - started < 0.2
+        results = await asyncio.gather(*(batcher.submit([f"x{i}"]) for i in range(20)))
+        assert results == [[f"X{i}"] for i in range(20)]
+        sizes = [r.size for r in reports]
+        assert sizes[0] == 1 and max(sizes) > 1 and sum(sizes) == 21
+        assert all(w >= 0 for r in reports for w in r.waits)
+        await batcher.stop()
+
+    run(scenario())
+
+
+def test_a_full_queue_refuses_fast_with_retry_after_and_keeps_admitted_work() -> None:
+    def slow(texts: list[str]) -> list[str]:
+        time.sleep(0.1)
+        return texts
+
+    async def scenario() -> None:
+        rejected = []
+        batcher, _ = make(slow, max_batch_size=1, max_queue=3)
+        batcher.on_reject = lambda: rejected.append(1)
+        first = [asyncio.ensure_future(batcher.submit(["a0"]))]
+        await asyncio.sleep(0.02)  # a0 is running
+        first += [asyncio.ensure_future(batcher.submit([f"a{i}"])) for i in range(1, 4)]
+        await asyncio.sleep(0.01)  # three waiting: the queue is full
+        started = time.perf_counter()
+        with pytest.raises(Overloaded) as refused:
+            await batcher.submit(["late"])
+        assert time.perf_counter() - started < 0.01
+        assert refused.value.headers()["Retry-After"] == "1" and rejected == [1]
+        assert [await f for f in first] == [[f"a{i}"] for i in range(4)]
+        await batcher.stop()
+
+    run(scenario())
+
+
+def test_a_failing_batch_fails_its_callers_and_the_batcher_goes_on() -> None:
+    calls = []
+
+    def flaky(texts: list[str]) -> list[str]:
+        calls.append(texts)
+        if "boom" in texts:
+            raise RuntimeError("model exploded")
+        return texts
+
+    async def scenario() -> None:
+        batcher, _ = make(flaky)
+        with pytest.raises(RuntimeError, match="exploded"):
+            await batcher.submit(["boom"])
+        assert await batcher.submit(["fine"]) == ["fine"]
+        await batcher.stop()
+
+    run(scenario())
+
+
+def test_max_latency_waits_for_a_fuller_batch() -> None:
+    async def scenario() -> None:
+        batcher, reports = make(lambda texts: texts, max_batch_size=4, max_latency_ms=100)
+        first = asyncio.ensure_future(batcher.submit(["a"]))
+        await asyncio.sleep(0.02)
+        rest = [asyncio.ensure_future(batcher.submit([x])) for x in "bcd"]
+        await asyncio.gather(first, *rest)
+        assert [r.size for r in reports] == [4]
+        await batcher.stop()
+
+    run(scenario())
