@@ -80,8 +80,8 @@ def _wait_ready(url: str, process: subprocess.Popen, timeout_s: float) -> dict[s
     while time.monotonic() < deadline and process.poll() is None:
         try:
             if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return httpx.get(f"{url}/placement", timeout=5).json()
-            placement = httpx.get(f"{url}/placement", timeout=5).json()
+                return httpx.get(f"{url}/placement/", timeout=5).json()
+            placement = httpx.get(f"{url}/placement/", timeout=5).json()
             errors = [m for m in placement.get("models", []) if m.get("error")]
             if errors:
                 return placement

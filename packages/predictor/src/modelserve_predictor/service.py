@@ -8,10 +8,8 @@ its GPUs through CUDA_VISIBLE_DEVICES before any CUDA context exists, then loads
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import bentoml
-from starlette.responses import Response
 
 from modelserve_predictor import core
 from modelserve_predictor.http import (
@@ -22,6 +20,7 @@ from modelserve_predictor.http import (
 )
 from modelserve_predictor.metrics import Metrics
 from modelserve_predictor.plan import worker_plans
+from modelserve_predictor.schemas import EmbedResponse, SentimentResponse
 from modelserve_predictor.settings import load_settings
 
 SETTINGS = load_settings()
@@ -75,16 +74,16 @@ class Predictor:
         return self.predictor.ready
 
     @bentoml.api(route="/analyze-sentiment")
-    async def analyze_sentiment(self, text: Any = None, texts: Any = None,
-                                model: str | None = None) -> Response:
+    async def analyze_sentiment(self, text: str | None = None, texts: list[str] | None = None,
+                                model: str | None = None) -> SentimentResponse:
         """Sentiment of one text (`text`) or several (`texts`): label and per-class scores."""
-        return await answer(self.predictor.analyze(text, texts, model))
+        return await answer(self.predictor.analyze(text, texts, model))  # type: ignore[return-value]
 
     @bentoml.api(route="/embed")
-    async def embed(self, text: Any = None, texts: Any = None,
-                    model: str | None = None) -> Response:
+    async def embed(self, text: str | None = None, texts: list[str] | None = None,
+                    model: str | None = None) -> EmbedResponse:
         """Sentence embeddings (L2-normalised) of one text or several."""
-        return await answer(self.predictor.embed(text, texts, model))
+        return await answer(self.predictor.embed(text, texts, model))  # type: ignore[return-value]
 
 
 Predictor.add_asgi_middleware(

@@ -1,0 +1,122 @@
+"""A real predictor over real HTTP on 127.0.0.1: tiny models exported into a temporary
+registry, `predictor serve` started as users start it, always stopped afterwards."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import torch
+import yaml
+from transformers import BertConfig, BertForSequenceClassification
+
+from modelserve_registry.manifest import Variant
+from modelserve_registry.pipeline import export_and_push
+from modelserve_registry.store import Registry
+from tests.conftest import free_port
+from tests.model_registry.conftest import _copy_tokenizer, make_classifier, make_embedder
+
+VARIANTS = [Variant.ONNX_FP32, Variant.ONNX_INT8]
+
+
+def make_big_classifier(folder: Path) -> Path:
+    """Large enough (a few ms per long text) for queues to build under concurrent load."""
+    torch.manual_seed(3)
+    config = BertConfig(vocab_size=30522, hidden_size=256, num_hidden_layers=4,
+                        num_attention_heads=4, intermediate_size=1024,
+                        max_position_embeddings=512, num_labels=3,
+                        id2label={0: "negative", 1: "neutral", 2: "positive"})
+    BertForSequenceClassification(config).save_pretrained(folder)
+    _copy_tokenizer(folder)
+    return folder
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen
+    log: Path
+
+    def get(self, path: str, **kwargs) -> httpx.Response:
+        return httpx.get(self.url + path, timeout=30, follow_redirects=True, **kwargs)
+
+    def post(self, path: str, **kwargs) -> httpx.Response:
+        return httpx.post(self.url + path, timeout=30, **kwargs)
+
+
+def start_server(tmp: Path, config: dict, env_extra: dict[str, str] | None = None,
+                 timeout_s: float = 240) -> Server:
+    port = free_port()
+    config = {**config, "port": port, "host": "127.0.0.1"}
+    config_file = tmp / "predictor.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    log = tmp / "server.log"
+    env = {**os.environ, "PREDICTOR_CONFIG_FILE": str(config_file),
+           "REGISTRY_CACHE_DIR": str(tmp / "cache"), **(env_extra or {})}
+    predictor = Path(sys.executable).parent / "predictor"
+    with open(log, "wb") as sink:
+        process = subprocess.Popen([str(predictor), "serve", "--ready-timeout", str(timeout_s)],
+                                   env=env, stdout=sink, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    server = Server(f"http://127.0.0.1:{port}", process, log)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"predictor exited early:\n{log.read_text()[-3000:]}")
+        try:
+            if server.get("/readyz").status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    stop_server(server)
+    raise RuntimeError(f"predictor not ready in {timeout_s} s:\n{log.read_text()[-3000:]}")
+
+
+def stop_server(server: Server) -> None:
+    if server.process.poll() is None:
+        os.killpg(server.process.pid, signal.SIGTERM)
+        try:
+            server.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.process.pid, signal.SIGKILL)
+            server.process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def e2e_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("e2e")
+    registry = Registry.open(str(root / "registry"))
+    export_and_push(registry, make_classifier(root / "clf"), "tiny-sentiment", VARIANTS)
+    export_and_push(registry, make_embedder(root / "emb"), "tiny-embed", VARIANTS)
+    big = export_and_push(registry, make_big_classifier(root / "big"), "big-batch", VARIANTS)
+    registry.publish(big.model_copy(update={"name": "big-slow"}))  # same blobs, new name
+    return root / "registry"
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, e2e_registry: Path) -> Iterator[Server]:
+    config = {
+        "registry_uri": str(e2e_registry),
+        "workers": 2,
+        "max_texts_per_request": 8,
+        "max_text_chars": 5000,
+        "max_request_bytes": 65536,
+        "models": [
+            {"ref": "tiny-sentiment"},
+            {"ref": "tiny-embed"},
+            {"ref": "big-batch", "max_batch_size": 16},
+            {"ref": "big-slow", "max_batch_size": 1, "max_queue": 2},
+        ],
+    }
+    running = start_server(tmp_path_factory.mktemp("server"), config)
+    yield running
+    stop_server(running)

@@ -1,0 +1,164 @@
+"""Every API of the running predictor, over real HTTP."""
+
+from __future__ import annotations
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import numpy as np
+import pytest
+
+from modelserve_predictor import metrics
+from tests.e2e.conftest import Server
+
+
+def test_analyze_sentiment_one_text_and_several(server: Server) -> None:
+    one = server.post("/analyze-sentiment", json={"text": "I love this"})
+    assert one.status_code == 200, one.text
+    body = one.json()
+    assert body["model"] == "tiny-sentiment" and body["variant"] == "onnx-int8"
+    (result,) = body["results"]
+    assert result["label"] in {"negative", "neutral", "positive"}
+    assert sum(result["scores"].values()) == pytest.approx(1.0, abs=1e-4)
+    assert result["model"] == "tiny-sentiment" and result["version"] == 1
+    many = server.post("/analyze-sentiment", json={"texts": ["good", "bad", "fine"],
+                                                   "model": "big-batch"}).json()
+    assert [r["model"] for r in many["results"]] == ["big-batch"] * 3
+
+
+def test_over_long_text_is_truncated_and_says_so(server: Server) -> None:
+    body = server.post("/analyze-sentiment", json={"texts": ["short", "word " * 200]}).json()
+    assert [r["truncated"] for r in body["results"]] == [False, True]  # tiny max is 126 tokens
+
+
+def test_embed_returns_unit_vectors(server: Server) -> None:
+    body = server.post("/embed", json={"texts": ["a cat", "a dog"]}).json()
+    vectors = np.array(body["embeddings"])
+    assert body["model"] == "tiny-embed" and body["dimension"] == 32 and vectors.shape == (2, 32)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+
+
+def test_open_inference_protocol(server: Server) -> None:
+    assert server.get("/v2/health/live").json() == {"live": True}
+    assert server.get("/v2/health/ready").status_code == 200
+    meta = server.get("/v2/models/tiny-sentiment").json()
+    assert meta["name"] == "tiny-sentiment" and meta["inputs"][0]["datatype"] == "BYTES"
+    assert server.get("/v2/models/tiny-sentiment/ready").json()["ready"] is True
+    request = {"id": "r1", "inputs": [{"name": "text", "shape": [2], "datatype": "BYTES",
+                                       "data": ["good", "bad"]}]}
+    answer = server.post("/v2/models/tiny-sentiment/infer", json=request).json()
+    assert answer["id"] == "r1" and answer["model_version"] == "1"
+    logits = next(o for o in answer["outputs"] if o["name"] == "logits")
+    assert logits["shape"] == [2, 3] and len(logits["data"]) == 6
+    versioned = server.post("/v2/models/tiny-embed/versions/1/infer", json={
+        "inputs": [{"name": "text", "shape": [1, 1], "datatype": "BYTES", "data": [["x"]]}]})
+    assert versioned.json()["outputs"][0]["shape"] == [1, 32]
+    assert server.get("/v2/models/nope").status_code == 404
+    assert server.post("/v2/models/tiny-embed/versions/9/infer", json=request).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "payload", "status", "needle"),
+    [
+        ("/analyze-sentiment", {"text": ""}, 400, "empty"),
+        ("/analyze-sentiment", {"text": "   "}, 400, "empty"),
+        ("/analyze-sentiment", {"text": 42}, 400, ""),
+        ("/analyze-sentiment", {"texts": []}, 400, "non-empty"),
+        ("/analyze-sentiment", {"texts": ["a", 3]}, 400, ""),
+        ("/analyze-sentiment", {}, 400, "exactly one"),
+        ("/analyze-sentiment", {"text": "a", "texts": ["b"]}, 400, "exactly one"),
+        ("/analyze-sentiment", {"texts": ["a"] * 9}, 413, "limit is 8"),
+        ("/analyze-sentiment", {"text": "x" * 5001}, 413, "limit is 5000"),
+        ("/analyze-sentiment", {"text": "a", "model": "nope"}, 404, "not served"),
+        ("/analyze-sentiment", {"text": "a", "model": "tiny-embed"}, 400, "embedding model"),
+        ("/embed", {"text": "a", "model": "tiny-sentiment"}, 400, "not embedding"),
+        ("/v2/models/tiny-sentiment/infer", {"inputs": []}, 400, "exactly one tensor"),
+        ("/v2/models/tiny-sentiment/infer",
+         {"inputs": [{"name": "text", "shape": [2], "datatype": "BYTES", "data": ["a"]}]},
+         400, "does not match"),
+        ("/v2/models/tiny-sentiment/infer",
+         {"inputs": [{"name": "text", "shape": [1], "datatype": "FP32", "data": [1.0]}]},
+         400, "BYTES"),
+        ("/v2/models/tiny-sentiment/infer", [1, 2], 400, "JSON object"),
+    ],
+)
+def test_bad_input_is_a_clear_4xx(server: Server, path: str, payload: object, status: int,
+                                  needle: str) -> None:
+    response = server.post(path, json=payload)
+    assert response.status_code == status, response.text
+    assert "error" in response.json()
+    if needle:
+        assert needle in response.json()["error"]
+
+
+@pytest.mark.parametrize("path", ["/analyze-sentiment", "/embed",
+                                  "/v2/models/tiny-sentiment/infer"])
+def test_malformed_json_and_oversized_bodies(server: Server, path: str) -> None:
+    broken = server.post(path, content=b'{"text": "unterminated',
+                         headers={"content-type": "application/json"})
+    assert broken.status_code == 400, broken.text
+    huge = server.post(path, json={"text": "x" * 70_000})
+    assert huge.status_code == 413 and "bytes" in huge.json()["error"]
+
+
+def test_batches_larger_than_one_form_under_concurrent_load(server: Server) -> None:
+    text = "a long enough review to cost the model some time " * 12
+    with ThreadPoolExecutor(24) as pool:
+        statuses = list(pool.map(
+            lambda _: server.post("/analyze-sentiment",
+                                  json={"text": text, "model": "big-batch"}).status_code,
+            range(96)))
+    assert statuses.count(200) == 96
+    exposition = server.get("/metrics").text
+    total, count = 0.0, 0.0
+    for line in exposition.splitlines():
+        if line.startswith(metrics.BATCH_SIZE) and 'model="big-batch"' in line:
+            if line.startswith(f"{metrics.BATCH_SIZE}_sum"):
+                total += float(line.rsplit(" ", 1)[1])
+            elif line.startswith(f"{metrics.BATCH_SIZE}_count"):
+                count += float(line.rsplit(" ", 1)[1])
+    assert count > 0 and total / count > 1.0, (total, count)
+
+
+def test_metrics_carry_model_variant_device_and_worker_labels(server: Server) -> None:
+    server.post("/analyze-sentiment", json={"text": "hello"})
+    exposition = server.get("/metrics").text
+    for name in (metrics.INFERENCE_SECONDS, metrics.BATCH_SIZE, metrics.BATCH_TOKENS,
+                 metrics.QUEUE_WAIT_SECONDS, metrics.MODEL_LOAD_SECONDS, metrics.MODEL_INFO):
+        pattern = rf'^{name}\w*{{[^}}]*device="cpu"[^}}]*model="tiny-sentiment"[^}}]*' \
+                  rf'variant="onnx-int8"[^}}]*worker="[12]"'
+        assert re.search(pattern, exposition, re.MULTILINE), name
+    assert re.search(r'^predictor_model_info\{[^}]*sha256="[0-9a-f]{64}"[^}]*version="1"',
+                     exposition, re.MULTILINE)
+    assert "bentoml_service_request_total" in exposition
+
+
+def test_overload_is_a_fast_429_with_retry_after(server: Server) -> None:
+    text = "slow text " * 200
+    def call(_: int) -> httpx.Response:
+        return server.post("/analyze-sentiment", json={"text": text, "model": "big-slow"})
+
+    with ThreadPoolExecutor(32) as pool:
+        responses = list(pool.map(call, range(64)))
+    statuses = [r.status_code for r in responses]
+    assert set(statuses) <= {200, 429}, statuses
+    rejected = [r for r in responses if r.status_code == 429]
+    assert rejected and statuses.count(200) >= 2
+    assert all(int(r.headers["Retry-After"]) >= 1 for r in rejected)
+    assert "overloaded" in rejected[0].json()["error"]
+    fastest_reject = min(r.elapsed.total_seconds() for r in rejected)
+    slowest_ok = max(r.elapsed.total_seconds() for r in responses if r.status_code == 200)
+    assert fastest_reject < slowest_ok
+    exposition = server.get("/metrics").text
+    assert re.search(r'^predictor_rejected_total\{[^}]*model="big-slow"[^}]*reason="queue_full"'
+                     r'[^}]*\} [1-9]', exposition, re.MULTILINE)
+
+
+def test_placement_endpoint_names_worker_device_and_providers(server: Server) -> None:
+    view = server.get("/placement").json()
+    assert view["worker"] in (1, 2) and view["device"] == "cpu" and view["threads"] == 1
+    models = {m["model"]: m for m in view["models"]}
+    assert set(models) == {"tiny-sentiment", "tiny-embed", "big-batch", "big-slow"}
+    assert models["tiny-sentiment"]["providers"] == ["CPUExecutionProvider"]
+    assert all(m["ready"] and m["error"] is None for m in models.values())
