@@ -98,6 +98,8 @@ def test_malformed_json_and_oversized_bodies(server: Server, path: str) -> None:
     broken = server.post(path, content=b'{"text": "unterminated',
                          headers={"content-type": "application/json"})
     assert broken.status_code == 400, broken.text
+    form = server.post(path, content=b"text=hi", headers={"content-type": "multipart/form-data"})
+    assert form.status_code == 415 and "JSON" in form.json()["error"]
     huge = server.post(path, json={"text": "x" * 70_000})
     assert huge.status_code == 413 and "bytes" in huge.json()["error"]
 

@@ -130,7 +130,7 @@ class ModelManifest(_Frozen):
         except (KeyError, ValueError):
             have = ", ".join(sorted(v.value for v in self.variants))
             raise NotFound(
-                f"{self.name}:{self.version} has no variant {variant!r} (it has: {have})"
+                f"{self.name}:{self.version} has no variant {str(variant)!r} (it has: {have})"
             ) from None
 
     @property

@@ -46,6 +46,12 @@ class PayloadTooLarge(PredictorError):
     http_status = 413
 
 
+class UnsupportedMediaType(PredictorError):
+    """The inference routes take JSON only (415)."""
+
+    http_status = 415
+
+
 class Overloaded(PredictorError):
     """The model's queue is full: shed now rather than queue without bound (429)."""
 

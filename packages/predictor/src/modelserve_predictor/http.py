@@ -16,9 +16,16 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelserve_predictor.core import Predictor
-from modelserve_predictor.errors import BadRequest, PayloadTooLarge, PredictorError, Unauthorized
+from modelserve_predictor.errors import (
+    BadRequest,
+    PayloadTooLarge,
+    PredictorError,
+    Unauthorized,
+    UnsupportedMediaType,
+)
 
 INFERENCE_PREFIXES = ("/analyze-sentiment", "/embed", "/v2/models/")
+JSON_TYPES = {"application/json", ""}
 
 
 def error_response(error: PredictorError) -> JSONResponse:
@@ -38,7 +45,8 @@ def is_inference(path: str) -> bool:
 
 
 class GuardMiddleware:
-    """Refuses oversized bodies (413, also for chunked uploads) and, when tokens are set,
+    """Refuses non-JSON inference bodies (415), oversized bodies (413, also for chunked
+    uploads) and, when tokens are set,
     inference requests without a valid bearer token (401). Health, metrics and docs stay open
     for probes and scrapers."""
 
@@ -55,6 +63,12 @@ class GuardMiddleware:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         if self.tokens and is_inference(scope["path"]) and not self._authorized(headers):
             await error_response(Unauthorized("missing or invalid bearer token"))(scope, receive, send)
+            return
+        media_type = headers.get("content-type", "application/json").split(";")[0].strip()
+        if is_inference(scope["path"]) and scope["method"] == "POST" and \
+                media_type not in JSON_TYPES:
+            refusal = UnsupportedMediaType(f"send JSON (application/json), not {media_type!r}")
+            await error_response(refusal)(scope, receive, send)
             return
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_body_bytes:

@@ -1,0 +1,144 @@
+"""Failure paths of the real predictor: a killed worker, authentication, the OpenAPI fuzz,
+and refusing to start on a model it cannot verify."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from modelserve_registry.store import Registry, _blob_key
+from tests.e2e.conftest import Server, start_server, stop_server
+
+
+def worker_pids(server: Server) -> set[int]:
+    found = set()
+    for child in psutil.Process(server.process.pid).children(recursive=True):
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and "--worker-id" in " ".join(child.cmdline()):
+                found.add(child.pid)
+        except psutil.Error:  # exited between listing and reading
+            continue
+    return found
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory, e2e_registry: Path) -> Iterator[Server]:
+    tokens = tmp_path_factory.mktemp("tokens") / "tokens.txt"
+    tokens.write_text("file-token-1\n\nfile-token-2\n")
+    config = {"registry_uri": str(e2e_registry), "workers": 2,
+              "models": [{"ref": "tiny-sentiment"}, {"ref": "tiny-embed"}],
+              "auth_tokens": ["inline-secret-token"], "auth_token_file": str(tokens)}
+    running = start_server(tmp_path_factory.mktemp("guarded"), config)
+    yield running
+    stop_server(running)
+
+
+def test_inference_needs_a_bearer_token_while_probes_stay_open(guarded: Server) -> None:
+    payload = {"text": "hello"}
+    assert guarded.post("/analyze-sentiment", json=payload).status_code == 401
+    wrong = guarded.post("/embed", json=payload, headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401 and wrong.headers["WWW-Authenticate"] == "Bearer"
+    infer = {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["x"]}]}
+    assert guarded.post("/v2/models/tiny-sentiment/infer", json=infer).status_code == 401
+    for token in ("inline-secret-token", "file-token-2"):
+        ok = guarded.post("/analyze-sentiment", json=payload,
+                          headers={"Authorization": f"Bearer {token}"})
+        assert ok.status_code == 200, ok.text
+    for open_path in ("/readyz", "/livez", "/metrics", "/v2/health/ready",
+                      "/v2/models/tiny-sentiment", "/placement"):
+        assert guarded.get(open_path).status_code == 200, open_path
+    log = guarded.log.read_text()
+    assert "inline-secret-token" not in log and "file-token-1" not in log
+
+
+def test_a_killed_worker_is_replaced_and_the_other_keeps_serving(guarded: Server) -> None:
+    headers = {"Authorization": "Bearer inline-secret-token"}
+    before = worker_pids(guarded)
+    assert len(before) == 2
+    victim = min(before)
+    os.kill(victim, signal.SIGKILL)
+    served = 0
+    deadline = time.monotonic() + 90
+    replaced: set[int] = set()
+    while time.monotonic() < deadline:
+        response = guarded.post("/analyze-sentiment", json={"text": "still here?"},
+                                headers=headers)
+        assert response.status_code == 200, response.text
+        served += 1
+        replaced = worker_pids(guarded) - before
+        if replaced and guarded.get("/readyz").status_code == 200:
+            break
+        time.sleep(0.2)
+    assert replaced, "no replacement worker was started"
+    assert victim not in worker_pids(guarded) and len(worker_pids(guarded)) == 2
+    assert served > 0
+
+
+def test_the_published_openapi_spec_fuzzes_without_a_server_error(server: Server) -> None:
+    schemathesis = Path(sys.executable).parent / "schemathesis"
+    spec = server.get("/docs.json").json()
+    assert "/analyze-sentiment" in spec["paths"] and "/embed" in spec["paths"]
+    result = subprocess.run(
+        [str(schemathesis), "run", f"{server.url}/docs.json", "--checks", "not_a_server_error",
+         "--max-examples", "40", "--workers", "2", "--phases", "examples,coverage,fuzzing",
+         "--request-timeout", "20", "--seed", "1"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-4000:]
+
+
+def _serve_once(tmp_path: Path, registry: Path, *model_args: str) -> subprocess.CompletedProcess:
+    predictor = Path(sys.executable).parent / "predictor"
+    env = {**os.environ, "REGISTRY_CACHE_DIR": str(tmp_path / "cache")}
+    return subprocess.run([str(predictor), "serve", "--registry-uri", str(registry),
+                           "--port", "1", *model_args],
+                          env=env, capture_output=True, text=True, timeout=180)
+
+
+def test_serve_refuses_a_missing_model_or_variant_in_one_line(tmp_path: Path,
+                                                              e2e_registry: Path) -> None:
+    missing = _serve_once(tmp_path, e2e_registry, "--model", "no-such-model")
+    assert missing.returncode == 3
+    assert missing.stderr.strip().splitlines()[-1] == (
+        f"error: model 'no-such-model' is not in the registry at {e2e_registry}")
+    variant = _serve_once(tmp_path, e2e_registry, "--model", "tiny-sentiment=pytorch-fp16")
+    assert variant.returncode == 3 and "has no variant 'pytorch-fp16'" in variant.stderr
+    bad = _serve_once(tmp_path, e2e_registry, "--model", "tiny-sentiment=onnx-int4")
+    assert bad.returncode == 2 and "bad model spec" in bad.stderr
+
+
+def test_serve_refuses_a_corrupt_model_naming_the_file(tmp_path: Path, e2e_registry: Path) -> None:
+    import shutil
+
+    registry_copy = tmp_path / "registry"
+    shutil.copytree(e2e_registry, registry_copy)
+    manifest = Registry.open(str(registry_copy)).manifest("tiny-sentiment")
+    blob = registry_copy / _blob_key(manifest.variants["onnx-int8"].files[0].sha256)
+    blob.write_bytes(blob.read_bytes()[:-10])
+    result = _serve_once(tmp_path, registry_copy, "--model", "tiny-sentiment")
+    assert result.returncode == 4
+    assert "model.onnx" in result.stderr and "truncated" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_placement_command_prints_the_plan() -> None:
+    predictor = Path(sys.executable).parent / "predictor"
+    result = subprocess.run([str(predictor), "placement", "--gpus", "0,1", "--workers-per-gpu",
+                             "2", "--model", "a", "--model", "b", "--gpu-map", "a=1"],
+                            capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PREDICTOR_CONFIG_FILE": ""})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 4 and lines[0].startswith("worker 1: cuda:0")
+    assert "a on cuda:1" in lines[0] and "b on cuda:0" in lines[0]
+    assert json.dumps(lines)  # plain text lines, one per worker
