@@ -8,13 +8,14 @@ import json
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from modelserve_predictor.errors import ConfigError
+from modelserve_registry.errors import InvalidReference
 from modelserve_registry.manifest import Variant
 from modelserve_registry.references import ModelReference
 
@@ -39,7 +40,10 @@ class ModelConfig(BaseModel):
     @field_validator("ref")
     @classmethod
     def _valid_ref(cls, value: str) -> str:
-        ModelReference.parse(value)
+        try:
+            ModelReference.parse(value)
+        except InvalidReference as exc:
+            raise ValueError(str(exc)) from None
         return value
 
     @property
@@ -59,7 +63,8 @@ class ModelConfig(BaseModel):
 class PredictorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PREDICTOR_", extra="ignore")
 
-    models: list[ModelConfig] = Field(
+    # NoDecode: PREDICTOR_MODELS is "a@production=onnx-int8,b" or a JSON list; parsed below.
+    models: Annotated[list[ModelConfig], NoDecode] = Field(
         default_factory=lambda: [ModelConfig(ref=r) for r in DEFAULT_MODELS])
     host: str = "127.0.0.1"
     port: int = Field(default=3000, ge=1, le=65535)
@@ -79,7 +84,9 @@ class PredictorSettings(BaseSettings):
     @field_validator("models", mode="before")
     @classmethod
     def _models_from_text(cls, value: Any) -> Any:
-        if isinstance(value, str) and not value.lstrip().startswith("["):
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
             return [ModelConfig.parse(p).model_dump() for p in value.split(",") if p.strip()]
         return value
 
