@@ -69,3 +69,17 @@ def test_judge_refuses_non_finite_and_misshapen_outputs() -> None:
     assert "non-finite outputs" in judge(Variant.ONNX_FP32, "text-classification",
                                          reference, broken).failures
     assert not judge(Variant.ONNX_FP32, "text-classification", reference, np.ones((4, 2))).passed
+
+
+def test_flips_inside_the_tolerance_band_are_rounding_not_regressions() -> None:
+    reference = np.array([[1.0, 1.01, 0.0], [3.0, 0.0, 0.0], [0.0, 2.0, 0.0]])
+    candidate = np.array([[1.01, 1.0, 0.0], [3.0, 0.0, 0.0], [0.0, 2.0, 0.0]])
+    result = judge(Variant.ONNX_FP16, "text-classification", reference, candidate)
+    assert result.argmax_agreement == pytest.approx(2 / 3)
+    assert result.decisive_agreement == 1.0 and result.passed
+
+
+def test_the_diff_tolerance_scales_with_large_logits() -> None:
+    reference = np.array([[20.0, -20.0, 0.0]])
+    assert judge(Variant.ONNX_FP16, "text-classification", reference, reference + 0.5).passed
+    assert not judge(Variant.ONNX_FP16, "text-classification", reference, reference + 1.5).passed

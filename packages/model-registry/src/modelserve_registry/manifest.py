@@ -60,7 +60,7 @@ class Runtime(_Frozen):
 
 
 class Tolerance(_Frozen):
-    max_abs_diff: float
+    max_abs_diff: float = Field(description="per unit of output scale: max(1, max |reference|)")
     min_argmax_agreement: float | None = None
     min_cosine: float | None = None
     max_accuracy_drop: float | None = None
@@ -74,6 +74,9 @@ class Validation(_Frozen):
     max_abs_diff: float
     mean_abs_diff: float
     argmax_agreement: float | None = None
+    decisive_agreement: float | None = Field(
+        default=None, description="argmax agreement where the reference margin exceeds the "
+                                  "tolerance band; what the check uses")
     min_cosine: float | None = None
     eval_samples: int = 0
     accuracy: float | None = None
