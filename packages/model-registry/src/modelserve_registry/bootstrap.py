@@ -17,7 +17,7 @@ from pathlib import Path
 
 from modelserve_registry.errors import ExportError
 from modelserve_registry.evaldata import LabelledTexts, read_eval_csv
-from modelserve_registry.export import ALL_VARIANTS
+from modelserve_registry.export import ALL_VARIANTS, quiet_third_party
 from modelserve_registry.graph import SOURCE_SPEC
 from modelserve_registry.head import ASSETS, HEAD_FILE, LABELS, minilm_folder
 from modelserve_registry.manifest import ModelManifest, Variant
@@ -126,6 +126,7 @@ def bootstrap(
 ) -> list[ModelManifest]:
     """Export and push each default model that is missing (all of them with `rebuild`), and
     point the `production` alias at it. Returns the manifests pushed."""
+    quiet_third_party()
     pushed = []
     present = set(registry.models())
     for model in DEFAULT_MODELS:

@@ -1,0 +1,177 @@
+"""Issue 3's two targets, measured in one run on this machine:
+
+1. served throughput at saturation (sentiment-minilm, onnx-int8) >= 80% of the in-process
+   throughput of the same variant at its best batch size;
+2. at low load, served p50 within 5 ms of the in-process batch-1 latency.
+
+Run: `uv run python benchmarks/predictor_targets.py` (needs the default registry; serve or
+`registry bootstrap` once first). Uses Sp1786 validation texts when ../shared/data is there.
+Prints a table and writes benchmarks/results/predictor_targets.{json,md}."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from modelserve_predictor.bench import load_texts
+from modelserve_predictor.models import fetch
+from modelserve_predictor.placement import Device
+from modelserve_predictor.settings import ModelConfig
+from modelserve_registry.inference import TextModel
+from modelserve_registry.settings import RegistrySettings, find_shared_data
+from modelserve_registry.store import Registry
+
+console = Console()
+RESULTS = Path(__file__).parent / "results"
+
+
+def in_process(model: TextModel, texts: list[str], batch_sizes: list[int]) -> dict:
+    single = []
+    for text in texts[:300]:
+        started = time.perf_counter()
+        model.predict([text])
+        single.append(time.perf_counter() - started)
+    throughput = {}
+    for batch in batch_sizes:
+        started = time.perf_counter()
+        for start in range(0, len(texts), batch):
+            model.predict(texts[start : start + batch])
+        throughput[batch] = len(texts) / (time.perf_counter() - started)
+    return {"batch1_p50_ms": 1000 * statistics.median(single), "texts_per_s": throughput}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_predictor(port: int, workers: int) -> subprocess.Popen:
+    env = {**os.environ, "PREDICTOR_MODELS": "sentiment-minilm@production=onnx-int8",
+           "PREDICTOR_PORT": str(port), "PREDICTOR_WORKERS": str(workers)}
+    process = subprocess.Popen([sys.executable, "-m", "modelserve_predictor", "serve"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    os.killpg(process.pid, signal.SIGKILL)
+    raise RuntimeError("predictor did not become ready")
+
+
+async def low_load(url: str, texts: list[str], count: int) -> float:
+    latencies = []
+    async with httpx.AsyncClient(timeout=30) as client:
+        for text in texts[:count]:
+            started = time.perf_counter()
+            response = await client.post(url, json={"text": text})
+            latencies.append(time.perf_counter() - started)
+            response.raise_for_status()
+            await asyncio.sleep(0.02)
+    return 1000 * statistics.median(latencies)
+
+
+async def saturate(url: str, texts: list[str], seconds: float, concurrency: int,
+                   per_request: int) -> dict:
+    done = failed = 0
+    deadline = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+
+    async def client_loop(client: httpx.AsyncClient, offset: int) -> None:
+        nonlocal done, failed
+        index = offset
+        while time.perf_counter() < deadline:
+            chunk = [texts[(index + k) % len(texts)] for k in range(per_request)]
+            index += per_request * concurrency
+            response = await client.post(url, json={"texts": chunk})
+            if response.status_code == 200:
+                done += per_request
+            else:
+                failed += 1
+
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+        started = time.perf_counter()
+        await asyncio.gather(*(client_loop(client, i * per_request) for i in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return {"texts_per_s": done / elapsed, "failed_requests": failed}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    csv_path = find_shared_data("sp1786/val.csv")
+    texts = load_texts(str(csv_path) if csv_path else None, 2000)
+    settings = RegistrySettings()
+    registry = Registry.open(settings.uri)
+    _, folder = fetch(registry, ModelConfig(ref="sentiment-minilm@production",
+                                            variant="onnx-int8"), Device("cpu"),
+                      settings.cache_dir / "pulled")
+    model = TextModel(folder)
+    model.predict(texts[:4])
+    console.print("in-process ...")
+    local = in_process(model, texts, [1, 2, 4, 8, 16, 32])
+    best_batch = max(local["texts_per_s"], key=local["texts_per_s"].get)
+    del model
+    port = free_port()
+    console.print("starting the predictor ...")
+    process = start_predictor(port, args.workers)
+    url = f"http://127.0.0.1:{port}/analyze-sentiment"
+    try:
+        served_p50 = asyncio.run(low_load(url, texts, 300))
+        one = asyncio.run(saturate(url, texts, args.seconds, args.concurrency, 1))
+        eight = asyncio.run(saturate(url, texts, args.seconds, args.concurrency // 4, 8))
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=60)
+    best = local["texts_per_s"][best_batch]
+    result = {
+        "texts": str(csv_path) if csv_path else "built-in probe texts",
+        "in_process": local, "best_batch": best_batch,
+        "served_low_load_p50_ms": served_p50,
+        "served_saturation_1_text_per_request": one,
+        "served_saturation_8_texts_per_request": eight,
+        "target_throughput_ratio_1": one["texts_per_s"] / best,
+        "target_throughput_ratio_8": eight["texts_per_s"] / best,
+        "target_p50_gap_ms": served_p50 - local["batch1_p50_ms"],
+        "workers": args.workers, "concurrency": args.concurrency, "seconds": args.seconds,
+    }
+    table = Table(title="sentiment-minilm onnx-int8: served vs in-process (same run)")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_column("target", justify="right")
+    table.add_row("in-process batch-1 p50", f"{local['batch1_p50_ms']:.2f} ms", "")
+    table.add_row(f"in-process best (batch {best_batch})", f"{best:.0f} texts/s", "")
+    table.add_row("served p50 at low load", f"{served_p50:.2f} ms",
+                  f"gap {result['target_p50_gap_ms']:+.2f} ms (<= 5)")
+    table.add_row("served saturation, 1 text/request", f"{one['texts_per_s']:.0f} texts/s",
+                  f"{100 * result['target_throughput_ratio_1']:.0f}% (>= 80%)")
+    table.add_row("served saturation, 8 texts/request", f"{eight['texts_per_s']:.0f} texts/s",
+                  f"{100 * result['target_throughput_ratio_8']:.0f}% (>= 80%)")
+    console.print(table)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "predictor_targets.json").write_text(json.dumps(result, indent=2))
+    console.print(f"wrote {RESULTS / 'predictor_targets.json'}")
+
+
+if __name__ == "__main__":
+    main()
