@@ -60,11 +60,19 @@ def free_port() -> int:
 
 
 def start_predictor(port: int, workers: int) -> subprocess.Popen:
-    env = {**os.environ, "PREDICTOR_MODELS": "sentiment-minilm@production=onnx-int8",
-           "PREDICTOR_PORT": str(port), "PREDICTOR_WORKERS": str(workers)}
-    process = subprocess.Popen([sys.executable, "-m", "modelserve_predictor", "serve"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+    env = {
+        **os.environ,
+        "PREDICTOR_MODELS": "sentiment-minilm@production=onnx-int8",
+        "PREDICTOR_PORT": str(port),
+        "PREDICTOR_WORKERS": str(workers),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "modelserve_predictor", "serve"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         try:
@@ -88,8 +96,9 @@ async def low_load(url: str, texts: list[str], count: int) -> float:
     return 1000 * statistics.median(latencies)
 
 
-async def saturate(url: str, texts: list[str], seconds: float, concurrency: int,
-                   per_request: int) -> dict:
+async def saturate(
+    url: str, texts: list[str], seconds: float, concurrency: int, per_request: int
+) -> dict:
     done = failed = 0
     deadline = time.perf_counter() + seconds
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -123,9 +132,12 @@ def main() -> None:
     texts = load_texts(str(csv_path) if csv_path else None, 2000)
     settings = RegistrySettings()
     registry = Registry.open(settings.uri)
-    _, folder = fetch(registry, ModelConfig(ref="sentiment-minilm@production",
-                                            variant="onnx-int8"), Device("cpu"),
-                      settings.cache_dir / "pulled")
+    _, folder = fetch(
+        registry,
+        ModelConfig(ref="sentiment-minilm@production", variant="onnx-int8"),
+        Device("cpu"),
+        settings.cache_dir / "pulled",
+    )
     model = TextModel(folder)
     model.predict(texts[:4])
     console.print("in-process ...")
@@ -146,14 +158,17 @@ def main() -> None:
     best = local["texts_per_s"][best_batch]
     result = {
         "texts": str(csv_path) if csv_path else "built-in probe texts",
-        "in_process": local, "best_batch": best_batch,
+        "in_process": local,
+        "best_batch": best_batch,
         "served_low_load_p50_ms": served_p50,
         "served_saturation_1_text_per_request": one,
         "served_saturation_8_texts_per_request": eight,
         "target_throughput_ratio_1": one["texts_per_s"] / best,
         "target_throughput_ratio_8": eight["texts_per_s"] / best,
         "target_p50_gap_ms": served_p50 - local["batch1_p50_ms"],
-        "workers": args.workers, "concurrency": args.concurrency, "seconds": args.seconds,
+        "workers": args.workers,
+        "concurrency": args.concurrency,
+        "seconds": args.seconds,
     }
     table = Table(title="sentiment-minilm onnx-int8: served vs in-process (same run)")
     table.add_column("figure")
@@ -161,12 +176,21 @@ def main() -> None:
     table.add_column("target", justify="right")
     table.add_row("in-process batch-1 p50", f"{local['batch1_p50_ms']:.2f} ms", "")
     table.add_row(f"in-process best (batch {best_batch})", f"{best:.0f} texts/s", "")
-    table.add_row("served p50 at low load", f"{served_p50:.2f} ms",
-                  f"gap {result['target_p50_gap_ms']:+.2f} ms (<= 5)")
-    table.add_row("served saturation, 1 text/request", f"{one['texts_per_s']:.0f} texts/s",
-                  f"{100 * result['target_throughput_ratio_1']:.0f}% (>= 80%)")
-    table.add_row("served saturation, 8 texts/request", f"{eight['texts_per_s']:.0f} texts/s",
-                  f"{100 * result['target_throughput_ratio_8']:.0f}% (>= 80%)")
+    table.add_row(
+        "served p50 at low load",
+        f"{served_p50:.2f} ms",
+        f"gap {result['target_p50_gap_ms']:+.2f} ms (<= 5)",
+    )
+    table.add_row(
+        "served saturation, 1 text/request",
+        f"{one['texts_per_s']:.0f} texts/s",
+        f"{100 * result['target_throughput_ratio_1']:.0f}% (>= 80%)",
+    )
+    table.add_row(
+        "served saturation, 8 texts/request",
+        f"{eight['texts_per_s']:.0f} texts/s",
+        f"{100 * result['target_throughput_ratio_8']:.0f}% (>= 80%)",
+    )
     console.print(table)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "predictor_targets.json").write_text(json.dumps(result, indent=2))

@@ -30,10 +30,16 @@ VARIANTS = [Variant.ONNX_FP32, Variant.ONNX_INT8]
 def make_big_classifier(folder: Path) -> Path:
     """Large enough (a few ms per long text) for queues to build under concurrent load."""
     torch.manual_seed(3)
-    config = BertConfig(vocab_size=30522, hidden_size=256, num_hidden_layers=4,
-                        num_attention_heads=4, intermediate_size=1024,
-                        max_position_embeddings=512, num_labels=3,
-                        id2label={0: "negative", 1: "neutral", 2: "positive"})
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=256,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        intermediate_size=1024,
+        max_position_embeddings=512,
+        num_labels=3,
+        id2label={0: "negative", 1: "neutral", 2: "positive"},
+    )
     BertForSequenceClassification(config).save_pretrained(folder)
     _copy_tokenizer(folder)
     return folder
@@ -52,20 +58,29 @@ class Server:
         return httpx.post(self.url + path, timeout=30, **kwargs)
 
 
-def start_server(tmp: Path, config: dict, env_extra: dict[str, str] | None = None,
-                 timeout_s: float = 240) -> Server:
+def start_server(
+    tmp: Path, config: dict, env_extra: dict[str, str] | None = None, timeout_s: float = 240
+) -> Server:
     port = free_port()
     config = {**config, "port": port, "host": "127.0.0.1"}
     config_file = tmp / "predictor.yaml"
     config_file.write_text(yaml.safe_dump(config))
     log = tmp / "server.log"
-    env = {**os.environ, "PREDICTOR_CONFIG_FILE": str(config_file),
-           "REGISTRY_CACHE_DIR": str(tmp / "cache"), **(env_extra or {})}
+    env = {
+        **os.environ,
+        "PREDICTOR_CONFIG_FILE": str(config_file),
+        "REGISTRY_CACHE_DIR": str(tmp / "cache"),
+        **(env_extra or {}),
+    }
     predictor = Path(sys.executable).parent / "predictor"
     with open(log, "wb") as sink:
-        process = subprocess.Popen([str(predictor), "serve", "--ready-timeout", str(timeout_s)],
-                                   env=env, stdout=sink, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            [str(predictor), "serve", "--ready-timeout", str(timeout_s)],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     server = Server(f"http://127.0.0.1:{port}", process, log)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

@@ -22,8 +22,9 @@ def test_analyze_sentiment_one_text_and_several(server: Server) -> None:
     assert result["label"] in {"negative", "neutral", "positive"}
     assert sum(result["scores"].values()) == pytest.approx(1.0, abs=1e-4)
     assert result["model"] == "tiny-sentiment" and result["version"] == 1
-    many = server.post("/analyze-sentiment", json={"texts": ["good", "bad", "fine"],
-                                                   "model": "big-batch"}).json()
+    many = server.post(
+        "/analyze-sentiment", json={"texts": ["good", "bad", "fine"], "model": "big-batch"}
+    ).json()
     assert [r["model"] for r in many["results"]] == ["big-batch"] * 3
 
 
@@ -45,14 +46,18 @@ def test_open_inference_protocol(server: Server) -> None:
     meta = server.get("/v2/models/tiny-sentiment").json()
     assert meta["name"] == "tiny-sentiment" and meta["inputs"][0]["datatype"] == "BYTES"
     assert server.get("/v2/models/tiny-sentiment/ready").json()["ready"] is True
-    request = {"id": "r1", "inputs": [{"name": "text", "shape": [2], "datatype": "BYTES",
-                                       "data": ["good", "bad"]}]}
+    request = {
+        "id": "r1",
+        "inputs": [{"name": "text", "shape": [2], "datatype": "BYTES", "data": ["good", "bad"]}],
+    }
     answer = server.post("/v2/models/tiny-sentiment/infer", json=request).json()
     assert answer["id"] == "r1" and answer["model_version"] == "1"
     logits = next(o for o in answer["outputs"] if o["name"] == "logits")
     assert logits["shape"] == [2, 3] and len(logits["data"]) == 6
-    versioned = server.post("/v2/models/tiny-embed/versions/1/infer", json={
-        "inputs": [{"name": "text", "shape": [1, 1], "datatype": "BYTES", "data": [["x"]]}]})
+    versioned = server.post(
+        "/v2/models/tiny-embed/versions/1/infer",
+        json={"inputs": [{"name": "text", "shape": [1, 1], "datatype": "BYTES", "data": [["x"]]}]},
+    )
     assert versioned.json()["outputs"][0]["shape"] == [1, 32]
     assert server.get("/v2/models/nope").status_code == 404
     assert server.post("/v2/models/tiny-embed/versions/9/infer", json=request).status_code == 404
@@ -74,17 +79,24 @@ def test_open_inference_protocol(server: Server) -> None:
         ("/analyze-sentiment", {"text": "a", "model": "tiny-embed"}, 400, "embedding model"),
         ("/embed", {"text": "a", "model": "tiny-sentiment"}, 400, "not embedding"),
         ("/v2/models/tiny-sentiment/infer", {"inputs": []}, 400, "exactly one tensor"),
-        ("/v2/models/tiny-sentiment/infer",
-         {"inputs": [{"name": "text", "shape": [2], "datatype": "BYTES", "data": ["a"]}]},
-         400, "does not match"),
-        ("/v2/models/tiny-sentiment/infer",
-         {"inputs": [{"name": "text", "shape": [1], "datatype": "FP32", "data": [1.0]}]},
-         400, "BYTES"),
+        (
+            "/v2/models/tiny-sentiment/infer",
+            {"inputs": [{"name": "text", "shape": [2], "datatype": "BYTES", "data": ["a"]}]},
+            400,
+            "does not match",
+        ),
+        (
+            "/v2/models/tiny-sentiment/infer",
+            {"inputs": [{"name": "text", "shape": [1], "datatype": "FP32", "data": [1.0]}]},
+            400,
+            "BYTES",
+        ),
         ("/v2/models/tiny-sentiment/infer", [1, 2], 400, "JSON object"),
     ],
 )
-def test_bad_input_is_a_clear_4xx(server: Server, path: str, payload: object, status: int,
-                                  needle: str) -> None:
+def test_bad_input_is_a_clear_4xx(
+    server: Server, path: str, payload: object, status: int, needle: str
+) -> None:
     response = server.post(path, json=payload)
     assert response.status_code == status, response.text
     assert "error" in response.json()
@@ -92,11 +104,13 @@ def test_bad_input_is_a_clear_4xx(server: Server, path: str, payload: object, st
         assert needle in response.json()["error"]
 
 
-@pytest.mark.parametrize("path", ["/analyze-sentiment", "/embed",
-                                  "/v2/models/tiny-sentiment/infer"])
+@pytest.mark.parametrize(
+    "path", ["/analyze-sentiment", "/embed", "/v2/models/tiny-sentiment/infer"]
+)
 def test_malformed_json_and_oversized_bodies(server: Server, path: str) -> None:
-    broken = server.post(path, content=b'{"text": "unterminated',
-                         headers={"content-type": "application/json"})
+    broken = server.post(
+        path, content=b'{"text": "unterminated', headers={"content-type": "application/json"}
+    )
     assert broken.status_code == 400, broken.text
     form = server.post(path, content=b"text=hi", headers={"content-type": "multipart/form-data"})
     assert form.status_code == 415 and "JSON" in form.json()["error"]
@@ -107,10 +121,16 @@ def test_malformed_json_and_oversized_bodies(server: Server, path: str) -> None:
 def test_batches_larger_than_one_form_under_concurrent_load(server: Server) -> None:
     text = "a long enough review to cost the model some time " * 12
     with ThreadPoolExecutor(24) as pool:
-        statuses = list(pool.map(
-            lambda _: server.post("/analyze-sentiment",
-                                  json={"text": text, "model": "big-batch"}).status_code,
-            range(96)))
+        statuses = list(
+            pool.map(
+                lambda _: (
+                    server.post(
+                        "/analyze-sentiment", json={"text": text, "model": "big-batch"}
+                    ).status_code
+                ),
+                range(96),
+            )
+        )
     assert statuses.count(200) == 96
     exposition = server.get("/metrics").text
     total, count = 0.0, 0.0
@@ -126,18 +146,30 @@ def test_batches_larger_than_one_form_under_concurrent_load(server: Server) -> N
 def test_metrics_carry_model_variant_device_and_worker_labels(server: Server) -> None:
     server.post("/analyze-sentiment", json={"text": "hello"})
     exposition = server.get("/metrics").text
-    for name in (metrics.INFERENCE_SECONDS, metrics.BATCH_SIZE, metrics.BATCH_TOKENS,
-                 metrics.QUEUE_WAIT_SECONDS, metrics.MODEL_LOAD_SECONDS, metrics.MODEL_INFO):
-        pattern = rf'^{name}\w*{{[^}}]*device="cpu"[^}}]*model="tiny-sentiment"[^}}]*' \
-                  rf'variant="onnx-int8"[^}}]*worker="[12]"'
+    for name in (
+        metrics.INFERENCE_SECONDS,
+        metrics.BATCH_SIZE,
+        metrics.BATCH_TOKENS,
+        metrics.QUEUE_WAIT_SECONDS,
+        metrics.MODEL_LOAD_SECONDS,
+        metrics.MODEL_INFO,
+    ):
+        pattern = (
+            rf'^{name}\w*{{[^}}]*device="cpu"[^}}]*model="tiny-sentiment"[^}}]*'
+            rf'variant="onnx-int8"[^}}]*worker="[12]"'
+        )
         assert re.search(pattern, exposition, re.MULTILINE), name
-    assert re.search(r'^predictor_model_info\{[^}]*sha256="[0-9a-f]{64}"[^}]*version="1"',
-                     exposition, re.MULTILINE)
+    assert re.search(
+        r'^predictor_model_info\{[^}]*sha256="[0-9a-f]{64}"[^}]*version="1"',
+        exposition,
+        re.MULTILINE,
+    )
     assert "bentoml_service_request_total" in exposition
 
 
 def test_overload_is_a_fast_429_with_retry_after(server: Server) -> None:
     text = "slow text " * 200
+
     def call(_: int) -> httpx.Response:
         return server.post("/analyze-sentiment", json={"text": text, "model": "big-slow"})
 
@@ -153,8 +185,12 @@ def test_overload_is_a_fast_429_with_retry_after(server: Server) -> None:
     slowest_ok = max(r.elapsed.total_seconds() for r in responses if r.status_code == 200)
     assert fastest_reject < slowest_ok
     exposition = server.get("/metrics").text
-    assert re.search(r'^predictor_rejected_total\{[^}]*model="big-slow"[^}]*reason="queue_full"'
-                     r'[^}]*\} [1-9]', exposition, re.MULTILINE)
+    assert re.search(
+        r'^predictor_rejected_total\{[^}]*model="big-slow"[^}]*reason="queue_full"'
+        r"[^}]*\} [1-9]",
+        exposition,
+        re.MULTILINE,
+    )
 
 
 def test_placement_endpoint_names_worker_device_and_providers(server: Server) -> None:

@@ -12,7 +12,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import psutil
 import pytest
 
@@ -24,7 +23,9 @@ def worker_pids(server: Server) -> set[int]:
     found = set()
     for child in psutil.Process(server.process.pid).children(recursive=True):
         try:
-            if child.status() != psutil.STATUS_ZOMBIE and "--worker-id" in " ".join(child.cmdline()):
+            if child.status() != psutil.STATUS_ZOMBIE and "--worker-id" in " ".join(
+                child.cmdline()
+            ):
                 found.add(child.pid)
         except psutil.Error:  # exited between listing and reading
             continue
@@ -35,9 +36,13 @@ def worker_pids(server: Server) -> set[int]:
 def guarded(tmp_path_factory: pytest.TempPathFactory, e2e_registry: Path) -> Iterator[Server]:
     tokens = tmp_path_factory.mktemp("tokens") / "tokens.txt"
     tokens.write_text("file-token-1\n\nfile-token-2\n")
-    config = {"registry_uri": str(e2e_registry), "workers": 2,
-              "models": [{"ref": "tiny-sentiment"}, {"ref": "tiny-embed"}],
-              "auth_tokens": ["inline-secret-token"], "auth_token_file": str(tokens)}
+    config = {
+        "registry_uri": str(e2e_registry),
+        "workers": 2,
+        "models": [{"ref": "tiny-sentiment"}, {"ref": "tiny-embed"}],
+        "auth_tokens": ["inline-secret-token"],
+        "auth_token_file": str(tokens),
+    }
     running = start_server(tmp_path_factory.mktemp("guarded"), config)
     yield running
     stop_server(running)
@@ -51,11 +56,18 @@ def test_inference_needs_a_bearer_token_while_probes_stay_open(guarded: Server) 
     infer = {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["x"]}]}
     assert guarded.post("/v2/models/tiny-sentiment/infer", json=infer).status_code == 401
     for token in ("inline-secret-token", "file-token-2"):
-        ok = guarded.post("/analyze-sentiment", json=payload,
-                          headers={"Authorization": f"Bearer {token}"})
+        ok = guarded.post(
+            "/analyze-sentiment", json=payload, headers={"Authorization": f"Bearer {token}"}
+        )
         assert ok.status_code == 200, ok.text
-    for open_path in ("/readyz", "/livez", "/metrics", "/v2/health/ready",
-                      "/v2/models/tiny-sentiment", "/placement"):
+    for open_path in (
+        "/readyz",
+        "/livez",
+        "/metrics",
+        "/v2/health/ready",
+        "/v2/models/tiny-sentiment",
+        "/placement",
+    ):
         assert guarded.get(open_path).status_code == 200, open_path
     log = guarded.log.read_text()
     assert "inline-secret-token" not in log and "file-token-1" not in log
@@ -71,8 +83,7 @@ def test_a_killed_worker_is_replaced_and_the_other_keeps_serving(guarded: Server
     deadline = time.monotonic() + 90
     replaced: set[int] = set()
     while time.monotonic() < deadline:
-        response = guarded.post("/analyze-sentiment", json={"text": "still here?"},
-                                headers=headers)
+        response = guarded.post("/analyze-sentiment", json={"text": "still here?"}, headers=headers)
         assert response.status_code == 200, response.text
         served += 1
         replaced = worker_pids(guarded) - before
@@ -89,10 +100,26 @@ def test_the_published_openapi_spec_fuzzes_without_a_server_error(server: Server
     spec = server.get("/docs.json").json()
     assert "/analyze-sentiment" in spec["paths"] and "/embed" in spec["paths"]
     result = subprocess.run(
-        [str(schemathesis), "run", f"{server.url}/docs.json", "--checks", "not_a_server_error",
-         "--max-examples", "40", "--workers", "2", "--phases", "examples,coverage,fuzzing",
-         "--request-timeout", "20", "--seed", "1"],
-        capture_output=True, text=True, timeout=300,
+        [
+            str(schemathesis),
+            "run",
+            f"{server.url}/docs.json",
+            "--checks",
+            "not_a_server_error",
+            "--max-examples",
+            "40",
+            "--workers",
+            "2",
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--request-timeout",
+            "20",
+            "--seed",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout[-4000:]
 
@@ -100,17 +127,23 @@ def test_the_published_openapi_spec_fuzzes_without_a_server_error(server: Server
 def _serve_once(tmp_path: Path, registry: Path, *model_args: str) -> subprocess.CompletedProcess:
     predictor = Path(sys.executable).parent / "predictor"
     env = {**os.environ, "REGISTRY_CACHE_DIR": str(tmp_path / "cache")}
-    return subprocess.run([str(predictor), "serve", "--registry-uri", str(registry),
-                           "--port", "1", *model_args],
-                          env=env, capture_output=True, text=True, timeout=180)
+    return subprocess.run(
+        [str(predictor), "serve", "--registry-uri", str(registry), "--port", "1", *model_args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
 
-def test_serve_refuses_a_missing_model_or_variant_in_one_line(tmp_path: Path,
-                                                              e2e_registry: Path) -> None:
+def test_serve_refuses_a_missing_model_or_variant_in_one_line(
+    tmp_path: Path, e2e_registry: Path
+) -> None:
     missing = _serve_once(tmp_path, e2e_registry, "--model", "no-such-model")
     assert missing.returncode == 3
     assert missing.stderr.strip().splitlines()[-1] == (
-        f"error: model 'no-such-model' is not in the registry at {e2e_registry}")
+        f"error: model 'no-such-model' is not in the registry at {e2e_registry}"
+    )
     variant = _serve_once(tmp_path, e2e_registry, "--model", "tiny-sentiment=pytorch-fp16")
     assert variant.returncode == 3 and "has no variant 'pytorch-fp16'" in variant.stderr
     bad = _serve_once(tmp_path, e2e_registry, "--model", "tiny-sentiment=onnx-int4")
@@ -133,10 +166,26 @@ def test_serve_refuses_a_corrupt_model_naming_the_file(tmp_path: Path, e2e_regis
 
 def test_placement_command_prints_the_plan() -> None:
     predictor = Path(sys.executable).parent / "predictor"
-    result = subprocess.run([str(predictor), "placement", "--gpus", "0,1", "--workers-per-gpu",
-                             "2", "--model", "a", "--model", "b", "--gpu-map", "a=1"],
-                            capture_output=True, text=True, timeout=60,
-                            env={**os.environ, "PREDICTOR_CONFIG_FILE": ""})
+    result = subprocess.run(
+        [
+            str(predictor),
+            "placement",
+            "--gpus",
+            "0,1",
+            "--workers-per-gpu",
+            "2",
+            "--model",
+            "a",
+            "--model",
+            "b",
+            "--gpu-map",
+            "a=1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PREDICTOR_CONFIG_FILE": ""},
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 4 and lines[0].startswith("worker 1: cuda:0")

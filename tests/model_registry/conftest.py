@@ -15,14 +15,24 @@ from transformers import BertConfig, BertForSequenceClassification, BertModel
 from modelserve_registry.head import LABELS, minilm_folder
 from modelserve_registry.store import Registry
 
-TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "vocab.txt",
-                   "special_tokens_map.json"]
+TOKENIZER_FILES = [
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    "special_tokens_map.json",
+]
 
 
 def _tiny_config(**extra) -> BertConfig:
-    return BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2,
-                      num_attention_heads=4, intermediate_size=64,
-                      max_position_embeddings=128, **extra)
+    return BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        **extra,
+    )
 
 
 def _copy_tokenizer(folder: Path) -> None:
@@ -32,8 +42,11 @@ def _copy_tokenizer(folder: Path) -> None:
 
 def make_classifier(folder: Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
-    config = _tiny_config(num_labels=3, id2label=dict(enumerate(LABELS)),
-                          label2id={n: i for i, n in enumerate(LABELS)})
+    config = _tiny_config(
+        num_labels=3,
+        id2label=dict(enumerate(LABELS)),
+        label2id={n: i for i, n in enumerate(LABELS)},
+    )
     model = BertForSequenceClassification(config)
     with torch.no_grad():
         model.classifier.weight.normal_(0.0, 1.0)  # logits of a few units, like a trained head
@@ -53,11 +66,20 @@ def make_head_classifier(folder: Path, seed: int = 2) -> Path:
     """Encoder + mean pooling + a linear head file: the recipe of sentiment-minilm."""
     make_embedder(folder, seed)
     torch.manual_seed(seed)
-    save_file({"weight": torch.randn(3, 32) * 3, "bias": torch.zeros(3)},
-              folder / "head.safetensors")
-    (folder / "modelserve.json").write_text(json.dumps(
-        {"task": "text-classification", "labels": LABELS, "normalize": True,
-         "head": "head.safetensors", "max_sequence_length": 64}))
+    save_file(
+        {"weight": torch.randn(3, 32) * 3, "bias": torch.zeros(3)}, folder / "head.safetensors"
+    )
+    (folder / "modelserve.json").write_text(
+        json.dumps(
+            {
+                "task": "text-classification",
+                "labels": LABELS,
+                "normalize": True,
+                "head": "head.safetensors",
+                "max_sequence_length": 64,
+            }
+        )
+    )
     return folder
 
 

@@ -25,10 +25,13 @@ from tests.conftest import free_port
 def s3_endpoint() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
-    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-                                             "AWS_DEFAULT_REGION")}
-    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-                      AWS_DEFAULT_REGION="us-east-1")
+    saved = {
+        k: os.environ.get(k)
+        for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
+    }
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1"
+    )
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
@@ -58,8 +61,9 @@ def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Registry:
     return Registry.open(f"s3://{bucket}/registry", s3_endpoint_url=endpoint)
 
 
-def small_version(registry: Registry, folder: Path, name: str = "demo",
-                  payload: bytes = b"onnx-bytes" * 1000) -> ModelManifest:
+def small_version(
+    registry: Registry, folder: Path, name: str = "demo", payload: bytes = b"onnx-bytes" * 1000
+) -> ModelManifest:
     """Store a tokenizer file and one variant file, then publish a manifest naming them."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "tokenizer.json").write_text('{"vocab": ["a", "b"]}')
@@ -67,13 +71,21 @@ def small_version(registry: Registry, folder: Path, name: str = "demo",
     tokenizer = registry.put_file(folder / "tokenizer.json", "tokenizer/tokenizer.json")
     weights = registry.put_file(folder / "model.onnx", "model.onnx")
     draft = ModelManifest(
-        name=name, version=0, created_at=dt.datetime.now(dt.UTC), task="embedding",
+        name=name,
+        version=0,
+        created_at=dt.datetime.now(dt.UTC),
+        task="embedding",
         max_sequence_length=16,
-        graph=GraphSpec(kind="mean-pooling", model_type="bert", num_attention_heads=2,
-                        hidden_size=8),
+        graph=GraphSpec(
+            kind="mean-pooling", model_type="bert", num_attention_heads=2, hidden_size=8
+        ),
         tokenizer_files=[tokenizer],
-        variants={Variant.ONNX_INT8: VariantManifest(
-            variant=Variant.ONNX_INT8, files=[weights],
-            runtime=Runtime(engine="onnxruntime", devices=["cpu"]))},
+        variants={
+            Variant.ONNX_INT8: VariantManifest(
+                variant=Variant.ONNX_INT8,
+                files=[weights],
+                runtime=Runtime(engine="onnxruntime", devices=["cpu"]),
+            )
+        },
     )
     return registry.publish(draft)

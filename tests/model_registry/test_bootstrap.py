@@ -18,8 +18,9 @@ from modelserve_registry.manifest import Variant
 from modelserve_registry.store import Registry
 
 
-def test_synthetic_roberta_tokenizer_counts_like_a_real_bpe(tmp_path: Path,
-                                                            sp1786_val: Path) -> None:
+def test_synthetic_roberta_tokenizer_counts_like_a_real_bpe(
+    tmp_path: Path, sp1786_val: Path
+) -> None:
     write_roberta_tokenizer(tmp_path)
     tokenizer = AutoTokenizer.from_pretrained(tmp_path)
     with open(sp1786_val, newline="", encoding="utf-8") as handle:
@@ -62,11 +63,18 @@ def test_synthetic_roberta_has_the_study_architecture() -> None:
 
 @pytest.mark.data
 def test_bootstrap_sentiment_minilm_scores_on_sp1786_and_is_idempotent(
-        tmp_path: Path, sp1786_val: Path) -> None:
+    tmp_path: Path, sp1786_val: Path
+) -> None:
     registry = Registry.open(str(tmp_path / "registry"))
     variants = [Variant.ONNX_FP32, Variant.ONNX_INT8]
-    (manifest,) = bootstrap(registry, tmp_path / "cache", names=["sentiment-minilm"],
-                            variants=variants, eval_csv=sp1786_val, eval_limit=400)
+    (manifest,) = bootstrap(
+        registry,
+        tmp_path / "cache",
+        names=["sentiment-minilm"],
+        variants=variants,
+        eval_csv=sp1786_val,
+        eval_limit=400,
+    )
     assert registry.aliases("sentiment-minilm") == {DEFAULT_ALIAS: manifest.version}
     for variant in variants:
         check = manifest.variants[variant].validation
@@ -79,7 +87,8 @@ def test_bootstrap_sentiment_minilm_scores_on_sp1786_and_is_idempotent(
 
 @pytest.mark.slow
 def test_full_bootstrap_lists_three_models_with_every_variant(
-        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     uri = str(tmp_path / "registry")
     assert cli(["--uri", uri, "bootstrap", "--json"]) == 0
     capsys.readouterr()

@@ -20,8 +20,9 @@ def run(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
-def test_list_show_tag_pull_and_rm_as_json(store_copy: Path, tmp_path: Path,
-                                          capsys: pytest.CaptureFixture) -> None:
+def test_list_show_tag_pull_and_rm_as_json(
+    store_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     uri = str(store_copy)
     code, out, _ = run(capsys, "--uri", uri, "list", "--json")
     assert code == 0
@@ -33,8 +34,18 @@ def test_list_show_tag_pull_and_rm_as_json(store_copy: Path, tmp_path: Path,
     code, out, _ = run(capsys, "--uri", uri, "show", "tiny@production", "--json")
     assert code == 0 and json.loads(out)["aliases"] == ["production"]
 
-    code, out, _ = run(capsys, "--uri", uri, "pull", "tiny@production", "--variant", "onnx-fp32",
-                       "--to", str(tmp_path / "pulled"), "--json")
+    code, out, _ = run(
+        capsys,
+        "--uri",
+        uri,
+        "pull",
+        "tiny@production",
+        "--variant",
+        "onnx-fp32",
+        "--to",
+        str(tmp_path / "pulled"),
+        "--json",
+    )
     pulled = json.loads(out)
     assert code == 0 and pulled["variant"] == "onnx-fp32"
     assert (Path(pulled["path"]) / "model.onnx").stat().st_size > 0
@@ -45,22 +56,43 @@ def test_list_show_tag_pull_and_rm_as_json(store_copy: Path, tmp_path: Path,
     assert json.loads(run(capsys, "--uri", uri, "list", "--json")[1]) == []
 
 
-def test_push_of_a_pulled_folder_makes_a_new_version(store_copy: Path, tmp_path: Path,
-                                                    capsys: pytest.CaptureFixture) -> None:
+def test_push_of_a_pulled_folder_makes_a_new_version(
+    store_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     uri = str(store_copy)
     run(capsys, "--uri", uri, "pull", "tiny", "--variant", "onnx-int8", "--to", str(tmp_path / "p"))
-    code, out, _ = run(capsys, "--uri", uri, "push", str(tmp_path / "p"), "--name", "tiny-copy",
-                       "--variant", "onnx-int8", "--json")
+    code, out, _ = run(
+        capsys,
+        "--uri",
+        uri,
+        "push",
+        str(tmp_path / "p"),
+        "--name",
+        "tiny-copy",
+        "--variant",
+        "onnx-int8",
+        "--json",
+    )
     pushed = json.loads(out)
     assert code == 0 and pushed["name"] == "tiny-copy" and list(pushed["variants"]) == ["onnx-int8"]
     (tmp_path / "p" / "model.onnx").write_bytes(b"edited")
-    code, _, err = run(capsys, "--uri", uri, "push", str(tmp_path / "p"), "--name", "tiny-copy",
-                       "--variant", "onnx-int8")
+    code, _, err = run(
+        capsys,
+        "--uri",
+        uri,
+        "push",
+        str(tmp_path / "p"),
+        "--name",
+        "tiny-copy",
+        "--variant",
+        "onnx-int8",
+    )
     assert code == 2 and "model.onnx changed" in err
 
 
-def test_verify_fails_naming_the_file_after_one_byte_changes(store_copy: Path,
-                                                             capsys: pytest.CaptureFixture) -> None:
+def test_verify_fails_naming_the_file_after_one_byte_changes(
+    store_copy: Path, capsys: pytest.CaptureFixture
+) -> None:
     uri = str(store_copy)
     assert run(capsys, "--uri", uri, "verify")[0] == 0
     manifest = Registry.open(uri).manifest("tiny")
@@ -88,9 +120,14 @@ def test_verify_fails_naming_the_file_after_one_byte_changes(store_copy: Path,
         (["export", "{tmp}", "--name", "Bad Name"], 2, "invalid model name"),
     ],
 )
-def test_errors_are_one_line_with_their_exit_code(store_copy: Path, tmp_path: Path,
-                                                  capsys: pytest.CaptureFixture, args: list[str],
-                                                  exit_code: int, message: str) -> None:
+def test_errors_are_one_line_with_their_exit_code(
+    store_copy: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+    args: list[str],
+    exit_code: int,
+    message: str,
+) -> None:
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     code, _, err = run(capsys, "--uri", str(store_copy), *args)
     assert code == exit_code, err
@@ -107,9 +144,11 @@ def test_bad_variant_and_missing_arguments_exit_2(capsys: pytest.CaptureFixture)
 def test_the_console_script_is_installed_and_reads_registry_uri(store_copy: Path) -> None:
     registry = Path(sys.executable).parent / "registry"
     env = {**os.environ, "REGISTRY_URI": str(store_copy)}
-    listed = subprocess.run([registry, "list", "--json"], env=env, capture_output=True,
-                            text=True, timeout=120)
+    listed = subprocess.run(
+        [registry, "list", "--json"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert listed.returncode == 0 and json.loads(listed.stdout)[0]["name"] == "tiny"
-    failed = subprocess.run([registry, "show", "nope"], env=env, capture_output=True, text=True,
-                            timeout=120)
+    failed = subprocess.run(
+        [registry, "show", "nope"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert failed.returncode == 3 and failed.stderr.strip().startswith("error: model 'nope'")

@@ -22,7 +22,8 @@ EVAL = LabelledTexts(
 
 
 def test_every_variant_of_a_classifier_exports_runs_and_matches(
-        exported_store: Path, tmp_path: Path) -> None:
+    exported_store: Path, tmp_path: Path
+) -> None:
     registry = Registry.open(str(exported_store))
     manifest = registry.manifest("tiny")
     assert set(manifest.variants) == set(Variant)
@@ -38,7 +39,10 @@ def test_every_variant_of_a_classifier_exports_runs_and_matches(
         assert outputs[variant].shape == (2, 3) and outputs[variant].dtype == np.float32
     reference = outputs[Variant.PYTORCH_FP32]
     for variant, output in outputs.items():
-        assert np.abs(output - reference).max() <= manifest.variants[variant].validation.tolerance.max_abs_diff
+        assert (
+            np.abs(output - reference).max()
+            <= manifest.variants[variant].validation.tolerance.max_abs_diff
+        )
     assert manifest.variants[Variant.PYTORCH_FP32].validation.max_abs_diff < 1e-4
     sizes = {v: e.size_bytes for v, e in manifest.variants.items()}
     assert sizes[Variant.ONNX_FP16] < 0.6 * sizes[Variant.ONNX_FP32]
@@ -47,7 +51,8 @@ def test_every_variant_of_a_classifier_exports_runs_and_matches(
 
 
 def test_embedding_and_pooled_head_models_export_with_eval_scores(
-        embedder_source: Path, head_source: Path, tmp_path: Path) -> None:
+    embedder_source: Path, head_source: Path, tmp_path: Path
+) -> None:
     registry = Registry.open(str(tmp_path / "registry"))
     variants = [Variant.ONNX_FP32, Variant.ONNX_INT8]
     embed = export_and_push(registry, embedder_source, "embed", variants)
@@ -68,7 +73,8 @@ def test_embedding_and_pooled_head_models_export_with_eval_scores(
 
 
 def test_a_variant_outside_tolerance_is_refused_unless_forced(
-        classifier_source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    classifier_source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     strict = dict(validation.CLASSIFIER_TOLERANCES)
     strict["int8"] = Tolerance(max_abs_diff=1e-9, min_argmax_agreement=1.0)
     monkeypatch.setattr(validation, "CLASSIFIER_TOLERANCES", strict)
@@ -76,14 +82,13 @@ def test_a_variant_outside_tolerance_is_refused_unless_forced(
     with pytest.raises(ValidationFailed, match=r"onnx-int8: max \|diff\|"):
         export_and_push(registry, classifier_source, "strict", [Variant.ONNX_INT8])
     assert registry.models() == []  # nothing half-pushed
-    forced = export_and_push(registry, classifier_source, "strict", [Variant.ONNX_INT8],
-                             force=True)
+    forced = export_and_push(registry, classifier_source, "strict", [Variant.ONNX_INT8], force=True)
     assert forced.variants[Variant.ONNX_INT8].validation.passed is False
 
 
 def test_sources_without_safetensors_or_config_are_refused(tmp_path: Path) -> None:
     registry = Registry.open(str(tmp_path / "registry"))
-    with pytest.raises(ExportError, match="config.json"):
+    with pytest.raises(ExportError, match=r"config\.json"):
         export_and_push(registry, tmp_path, "empty", [Variant.ONNX_FP32])
     (tmp_path / "config.json").write_text('{"model_type": "bert", "architectures": ["BertModel"]}')
     (tmp_path / "pytorch_model.bin").write_bytes(b"pickle")

@@ -20,8 +20,25 @@ def test_parse_accepts_valid_references(text: str, expected: ModelReference) -> 
 
 @pytest.mark.parametrize(
     "text",
-    ["../etc", "a/b", "/abs", "UPPER", "", "x:0", "x:-1", "x:1.5", "x@", "x@1", "x@../p",
-     "a..b", "-lead", "trail-", "x" * 65, "x:1@y", "名前"],
+    [
+        "../etc",
+        "a/b",
+        "/abs",
+        "UPPER",
+        "",
+        "x:0",
+        "x:-1",
+        "x:1.5",
+        "x@",
+        "x@1",
+        "x@../p",
+        "a..b",
+        "-lead",
+        "trail-",
+        "x" * 65,
+        "x:1@y",
+        "名前",
+    ],
 )
 def test_parse_rejects_malformed_or_unsafe_references(text: str) -> None:
     with pytest.raises(InvalidReference):

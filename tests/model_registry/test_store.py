@@ -23,7 +23,8 @@ __all__ = ["registry", "s3_endpoint"]  # fixtures used below
 
 
 def test_versions_count_up_and_resolve_by_version_alias_and_latest(
-        registry: Registry, tmp_path: Path) -> None:
+    registry: Registry, tmp_path: Path
+) -> None:
     first = small_version(registry, tmp_path / "a")
     second = small_version(registry, tmp_path / "b", payload=b"other")
     assert (first.version, second.version) == (1, 2)
@@ -55,12 +56,13 @@ def test_pull_writes_verified_files_and_manifest_last(registry: Registry, tmp_pa
     assert list(read_pulled_manifest(dest).variants) == [Variant.ONNX_INT8]
     verify_pulled(dest)
     (dest / "model.onnx").write_bytes(b"tampered")
-    with pytest.raises(IntegrityError, match="model.onnx"):
+    with pytest.raises(IntegrityError, match=r"model\.onnx"):
         verify_pulled(dest)
 
 
 def test_pull_refuses_a_corrupt_blob_naming_the_file_and_leaves_nothing(
-        registry: Registry, tmp_path: Path) -> None:
+    registry: Registry, tmp_path: Path
+) -> None:
     manifest = small_version(registry, tmp_path / "src")
     weights = manifest.variants[Variant.ONNX_INT8].files[0]
     registry.backend.write_bytes(_blob_key(weights.sha256), b"X" + b"onnx-bytes"[1:] * 1000)
@@ -92,7 +94,8 @@ def test_verify_finds_a_single_changed_byte(registry: Registry, tmp_path: Path) 
 
 
 def test_concurrent_pushes_get_distinct_versions_and_readers_never_see_half(
-        registry: Registry, tmp_path: Path) -> None:
+    registry: Registry, tmp_path: Path
+) -> None:
     pushes = 6
     start = threading.Barrier(pushes + 1)
     stop = threading.Event()

@@ -31,8 +31,14 @@ def test_judge_passes_close_outputs_and_reports_figures() -> None:
     rng = np.random.default_rng(0)
     reference = rng.normal(size=(50, 3)) * 3
     candidate = reference + 1e-5
-    result = judge(Variant.ONNX_FP32, "text-classification", reference, candidate,
-                   labels=list(reference[:20].argmax(1)), n_classes=3)
+    result = judge(
+        Variant.ONNX_FP32,
+        "text-classification",
+        reference,
+        candidate,
+        labels=list(reference[:20].argmax(1)),
+        n_classes=3,
+    )
     assert result.passed, result.failures
     assert result.max_abs_diff == pytest.approx(1e-5)
     assert result.argmax_agreement == 1.0
@@ -66,8 +72,10 @@ def test_judge_refuses_non_finite_and_misshapen_outputs() -> None:
     reference = np.ones((4, 3))
     broken = reference.copy()
     broken[0, 0] = np.nan
-    assert "non-finite outputs" in judge(Variant.ONNX_FP32, "text-classification",
-                                         reference, broken).failures
+    assert (
+        "non-finite outputs"
+        in judge(Variant.ONNX_FP32, "text-classification", reference, broken).failures
+    )
     assert not judge(Variant.ONNX_FP32, "text-classification", reference, np.ones((4, 2))).passed
 
 

@@ -11,16 +11,27 @@ from modelserve_registry.store import Registry
 from tests.model_registry.conftest import make_classifier
 
 
-def test_bench_writes_a_table_per_variant_and_batch(tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bench_writes_a_table_per_variant_and_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     registry = Registry.open(str(tmp_path / "registry"))
-    export_and_push(registry, make_classifier(tmp_path / "src"), "tiny",
-                    [Variant.ONNX_FP32, Variant.ONNX_INT8])
+    export_and_push(
+        registry, make_classifier(tmp_path / "src"), "tiny", [Variant.ONNX_FP32, Variant.ONNX_INT8]
+    )
     monkeypatch.setenv("REGISTRY_CACHE_DIR", str(tmp_path / "cache"))
     args = argparse.Namespace(
-        model="tiny", variants=None, batch_sizes="1,4", texts=None, fixed_tokens=16,
-        samples=16, rounds=2, threads=1, device="cpu", out=str(tmp_path / "out"),
-        registry_uri=str(tmp_path / "registry"))
+        model="tiny",
+        variants=None,
+        batch_sizes="1,4",
+        texts=None,
+        fixed_tokens=16,
+        samples=16,
+        rounds=2,
+        threads=1,
+        device="cpu",
+        out=str(tmp_path / "out"),
+        registry_uri=str(tmp_path / "registry"),
+    )
     result = run_bench(args)
     rows = {(r["variant"], r["batch_size"]): r for r in result["rows"]}
     assert set(rows) == {(v, b) for v in ("onnx-fp32", "onnx-int8") for b in (1, 4)}

@@ -17,16 +17,29 @@ def test_cpu_workers_divide_the_cores_between_them() -> None:
 
 def test_two_workers_per_gpu_on_four_gpus() -> None:
     plans = plan_workers(["a"], gpus=[0, 1, 2, 3], workers_per_gpu=2, cpu_count=16)
-    assert [str(p.device) for p in plans] == ["cuda:0", "cuda:0", "cuda:1", "cuda:1",
-                                              "cuda:2", "cuda:2", "cuda:3", "cuda:3"]
+    assert [str(p.device) for p in plans] == [
+        "cuda:0",
+        "cuda:0",
+        "cuda:1",
+        "cuda:1",
+        "cuda:2",
+        "cuda:2",
+        "cuda:3",
+        "cuda:3",
+    ]
     assert all(p.threads == 2 for p in plans)
     assert [p.cuda_visible_devices for p in plans][2:4] == ["1", "1"]
     assert all(p.local_device("a") == Device("cuda", 0) for p in plans)
 
 
 def test_models_limited_to_some_gpus_are_spread_over_them() -> None:
-    plans = plan_workers(["a", "b"], gpus=[0, 1, 2, 3], workers_per_gpu=2,
-                         model_gpus={"a": [0, 1], "b": [2]}, cpu_count=8)
+    plans = plan_workers(
+        ["a", "b"],
+        gpus=[0, 1, 2, 3],
+        workers_per_gpu=2,
+        model_gpus={"a": [0, 1], "b": [2]},
+        cpu_count=8,
+    )
     assert {p.models["b"] for p in plans} == {Device("cuda", 2)}
     assert {p.models["a"] for p in plans} == {Device("cuda", 0), Device("cuda", 1)}
     on_gpu0 = plans[0]

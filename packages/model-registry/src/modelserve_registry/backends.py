@@ -84,7 +84,7 @@ class LocalBackend:
     @contextlib.contextmanager
     def open_read(self, key: str) -> Iterator[BinaryIO]:
         try:
-            handle = open(self._path(key), "rb")
+            handle = open(self._path(key), "rb")  # noqa: SIM115 - closed by the with below
         except FileNotFoundError:
             raise NotFound(f"{key} not found in {self.description}") from None
         with handle:
@@ -114,14 +114,17 @@ class S3Backend:
         self.description = f"s3://{self.base}"
         client_kwargs = {"endpoint_url": endpoint_url} if endpoint_url else {}
         self.fs = s3fs.S3FileSystem(
-            client_kwargs=client_kwargs, use_listings_cache=False,
+            client_kwargs=client_kwargs,
+            use_listings_cache=False,
             config_kwargs={"connect_timeout": 5, "retries": {"max_attempts": 2}},
         )
         bucket = self.base.split("/", 1)[0]
         try:
             self.fs.ls(bucket, refresh=True)
         except FileNotFoundError:
-            raise StoreUnavailable(f"bucket {bucket!r} does not exist at {endpoint_url or 'AWS'}")
+            raise StoreUnavailable(
+                f"bucket {bucket!r} does not exist at {endpoint_url or 'AWS'}"
+            ) from None
         except Exception as exc:
             raise StoreUnavailable(f"cannot reach {self.description}: {exc}") from exc
 

@@ -24,8 +24,14 @@ from modelserve_registry.manifest import ModelManifest, Variant
 from modelserve_registry.pipeline import export_and_push
 from modelserve_registry.store import Registry
 
-MINILM_FILES = ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
-                "vocab.txt", "special_tokens_map.json"]
+MINILM_FILES = [
+    "config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    "special_tokens_map.json",
+]
 DEFAULT_ALIAS = "production"
 SYNTHETIC_SEED = 20260420
 
@@ -52,16 +58,27 @@ def build_sentiment_minilm(folder: Path) -> None:
         raise ExportError(f"{HEAD_FILE} is missing: run `registry train-head` first")
     _copy_minilm(folder)
     shutil.copyfile(HEAD_FILE, folder / "head.safetensors")
-    _write_spec(folder, task="text-classification", labels=LABELS, normalize=True,
-                head="head.safetensors", max_sequence_length=256,
-                description="all-MiniLM-L6-v2 + mean pooling + linear sentiment head "
-                            "trained on Sp1786 (negative/neutral/positive)")
+    _write_spec(
+        folder,
+        task="text-classification",
+        labels=LABELS,
+        normalize=True,
+        head="head.safetensors",
+        max_sequence_length=256,
+        description="all-MiniLM-L6-v2 + mean pooling + linear sentiment head "
+        "trained on Sp1786 (negative/neutral/positive)",
+    )
 
 
 def build_minilm_embed(folder: Path) -> None:
     _copy_minilm(folder)
-    _write_spec(folder, task="embedding", normalize=True, max_sequence_length=256,
-                description="all-MiniLM-L6-v2 sentence embeddings (mean pooling, L2-normalised)")
+    _write_spec(
+        folder,
+        task="embedding",
+        normalize=True,
+        max_sequence_length=256,
+        description="all-MiniLM-L6-v2 sentence embeddings (mean pooling, L2-normalised)",
+    )
 
 
 def write_roberta_tokenizer(folder: Path) -> None:
@@ -89,9 +106,15 @@ def build_roberta_synthetic(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(SYNTHETIC_SEED)
     config = RobertaConfig(  # roberta-base: 12 layers, 768 hidden, 12 heads, vocab 50265
-        vocab_size=50265, max_position_embeddings=514, type_vocab_size=1, num_labels=3,
-        id2label=dict(enumerate(LABELS)), label2id={n: i for i, n in enumerate(LABELS)},
-        pad_token_id=1, bos_token_id=0, eos_token_id=2,
+        vocab_size=50265,
+        max_position_embeddings=514,
+        type_vocab_size=1,
+        num_labels=3,
+        id2label=dict(enumerate(LABELS)),
+        label2id={n: i for i, n in enumerate(LABELS)},
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
     )
     model = RobertaForSequenceClassification(config)
     with torch.no_grad():
@@ -100,10 +123,15 @@ def build_roberta_synthetic(folder: Path) -> None:
         model.classifier.out_proj.weight.normal_(0.0, 1.0)
     model.save_pretrained(folder, safe_serialization=True)
     write_roberta_tokenizer(folder)
-    _write_spec(folder, task="text-classification", labels=LABELS, synthetic=True,
-                max_sequence_length=512,
-                description="SYNTHETIC: RoBERTa-base architecture with seeded random weights "
-                            "and a real-length BPE tokenizer; predictions are meaningless")
+    _write_spec(
+        folder,
+        task="text-classification",
+        labels=LABELS,
+        synthetic=True,
+        max_sequence_length=512,
+        description="SYNTHETIC: RoBERTa-base architecture with seeded random weights "
+        "and a real-length BPE tokenizer; predictions are meaningless",
+    )
 
 
 DEFAULT_MODELS = [
@@ -144,8 +172,13 @@ def bootstrap(
         if model.uses_eval_data and eval_csv is not None:
             eval_data = read_eval_csv(eval_csv, LABELS, limit=eval_limit)
         manifest = export_and_push(
-            registry, source, model.name, variants or ALL_VARIANTS, eval_data=eval_data,
-            scratch=cache_dir / "scratch", step=lambda message, n=model.name: step(n, message),
+            registry,
+            source,
+            model.name,
+            variants or ALL_VARIANTS,
+            eval_data=eval_data,
+            scratch=cache_dir / "scratch",
+            step=lambda message, n=model.name: step(n, message),
         )
         registry.tag(model.name, manifest.version, DEFAULT_ALIAS)
         shutil.rmtree(source, ignore_errors=True)

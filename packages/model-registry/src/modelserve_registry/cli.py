@@ -49,16 +49,28 @@ def _variant(text: str) -> Variant:
 @contextmanager
 def steps(enabled: bool = True) -> Iterator[Callable[[str], None]]:
     """A spinner with elapsed time that shows the current step of a long job."""
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=err, disable=not enabled, transient=False) as progress:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err,
+        disable=not enabled,
+        transient=False,
+    ) as progress:
         task = progress.add_task("starting", total=None)
         yield lambda message: progress.update(task, description=message)
 
 
 @contextmanager
 def byte_bar(label: str, total: int, enabled: bool = True) -> Iterator[Callable[[int], None]]:
-    with Progress(TextColumn(label), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                  console=err, disable=not enabled) as progress:
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=err,
+        disable=not enabled,
+    ) as progress:
         task = progress.add_task(label, total=total)
         yield lambda n: progress.advance(task, n)
 
@@ -82,9 +94,16 @@ def cmd_export(args: argparse.Namespace, registry: Registry, settings: RegistryS
     if args.eval_csv and spec.task == "text-classification":
         eval_data = read_eval_csv(Path(args.eval_csv), spec.labels, args.eval_limit)
     with steps(not args.json) as step:
-        manifest = export_and_push(registry, source, args.name, args.variants, eval_data=eval_data,
-                                   force=args.force, scratch=settings.cache_dir / "scratch",
-                                   step=step)
+        manifest = export_and_push(
+            registry,
+            source,
+            args.name,
+            args.variants,
+            eval_data=eval_data,
+            force=args.force,
+            scratch=settings.cache_dir / "scratch",
+            step=step,
+        )
     if args.tag:
         registry.tag(manifest.name, manifest.version, args.tag)
     aliases = [args.tag] if args.tag else []
@@ -101,8 +120,10 @@ def cmd_push(args: argparse.Namespace, registry: Registry, settings: RegistrySet
         for entry in [*pulled.tokenizer_files, *variant.files]:
             stored = registry.put_file(folder / entry.path, entry.path)
             if stored.sha256 != entry.sha256:
-                raise InvalidReference(f"{folder / entry.path} changed since it was exported "
-                                       "or pulled (sha256 differs from its manifest)")
+                raise InvalidReference(
+                    f"{folder / entry.path} changed since it was exported "
+                    "or pulled (sha256 differs from its manifest)"
+                )
         manifest = registry.publish(
             pulled.model_copy(update={"name": args.name, "variants": {variant.variant: variant}})
         )
@@ -138,14 +159,25 @@ def cmd_pull(args: argparse.Namespace, registry: Registry, settings: RegistrySet
     manifest = registry.manifest(args.ref)
     variant = manifest.variant(args.variant)
     total = variant.size_bytes + sum(e.size for e in manifest.tokenizer_files)
-    with byte_bar(f"{manifest.name}:{manifest.version} {variant.variant.value}", total,
-                  not args.json) as advance:
+    with byte_bar(
+        f"{manifest.name}:{manifest.version} {variant.variant.value}", total, not args.json
+    ) as advance:
         dest = registry.pull(args.ref, variant.variant, Path(args.to), advance)
-    data = {"name": manifest.name, "version": manifest.version, "variant": variant.variant.value,
-            "path": str(dest.resolve()), "bytes": total}
-    _emit(args, data, lambda: out.print(
-        f"pulled {manifest.name}:{manifest.version} {variant.variant.value} "
-        f"({megabytes(total)}, sha256 verified) to {dest}"))
+    data = {
+        "name": manifest.name,
+        "version": manifest.version,
+        "variant": variant.variant.value,
+        "path": str(dest.resolve()),
+        "bytes": total,
+    }
+    _emit(
+        args,
+        data,
+        lambda: out.print(
+            f"pulled {manifest.name}:{manifest.version} {variant.variant.value} "
+            f"({megabytes(total)}, sha256 verified) to {dest}"
+        ),
+    )
     return 0
 
 
@@ -154,8 +186,11 @@ def cmd_tag(args: argparse.Namespace, registry: Registry, settings: RegistrySett
     if ref.version is None:
         raise InvalidReference(f"tag needs NAME:VERSION, got {args.ref!r}")
     registry.tag(ref.name, ref.version, args.alias)
-    _emit(args, {"name": ref.name, "version": ref.version, "alias": args.alias},
-          lambda: out.print(f"{ref.name}@{args.alias} -> {ref.version}"))
+    _emit(
+        args,
+        {"name": ref.name, "version": ref.version, "alias": args.alias},
+        lambda: out.print(f"{ref.name}@{args.alias} -> {ref.version}"),
+    )
     return 0
 
 
@@ -167,8 +202,11 @@ def cmd_verify(args: argparse.Namespace, registry: Registry, settings: RegistryS
     with steps(not args.json) as step:
         step(f"re-hashing every blob of {len(names)} model(s)")
         problems = registry.verify(names)
-    _emit(args, {"ok": not problems, "problems": [str(p) for p in problems]},
-          lambda: out.print("all blobs verified" if not problems else ""))
+    _emit(
+        args,
+        {"ok": not problems, "problems": [str(p) for p in problems]},
+        lambda: out.print("all blobs verified" if not problems else ""),
+    )
     for problem in problems:
         err.print(f"error: {problem}", highlight=False)
     return 4 if problems else 0
@@ -179,8 +217,13 @@ def cmd_rm(args: argparse.Namespace, registry: Registry, settings: RegistrySetti
     if ref.version is None:
         raise InvalidReference(f"rm needs NAME:VERSION, got {args.ref!r}")
     dropped = registry.remove(ref.name, ref.version, force=args.force)
-    _emit(args, {"removed": str(ref), "aliases_removed": dropped},
-          lambda: out.print(f"removed {ref}" + (f" and alias {', '.join(dropped)}" if dropped else "")))
+    _emit(
+        args,
+        {"removed": str(ref), "aliases_removed": dropped},
+        lambda: out.print(
+            f"removed {ref}" + (f" and alias {', '.join(dropped)}" if dropped else "")
+        ),
+    )
     return 0
 
 
@@ -189,12 +232,24 @@ def cmd_bootstrap(args: argparse.Namespace, registry: Registry, settings: Regist
 
     eval_csv = Path(args.eval_csv) if args.eval_csv else settings.eval_csv
     with steps(not args.json) as step:
-        pushed = bootstrap(registry, settings.cache_dir, names=args.models or None,
-                           variants=args.variants, eval_csv=eval_csv, eval_limit=args.eval_limit,
-                           rebuild=args.rebuild, step=lambda n, m: step(f"{n}: {m}"))
-    _emit(args, [summary(m, ["production"]) for m in pushed],
-          lambda: [out.print(manifest_table(m, ["production"])) for m in pushed]
-          or out.print("the default models are already in the registry"))
+        pushed = bootstrap(
+            registry,
+            settings.cache_dir,
+            names=args.models or None,
+            variants=args.variants,
+            eval_csv=eval_csv,
+            eval_limit=args.eval_limit,
+            rebuild=args.rebuild,
+            step=lambda n, m: step(f"{n}: {m}"),
+        )
+    _emit(
+        args,
+        [summary(m, ["production"]) for m in pushed],
+        lambda: (
+            [out.print(manifest_table(m, ["production"])) for m in pushed]
+            or out.print("the default models are already in the registry")
+        ),
+    )
     return 0
 
 
@@ -203,8 +258,12 @@ def cmd_train_head(args: argparse.Namespace, registry: Registry, settings: Regis
 
     with steps(not args.json) as step:
         step(f"embedding {args.data} and fitting the head")
-        card = train_head(Path(args.data), args.rows, Path(args.eval_csv) if args.eval_csv else None,
-                          out=Path(args.out) if args.out else HEAD_FILE)
+        card = train_head(
+            Path(args.data),
+            args.rows,
+            Path(args.eval_csv) if args.eval_csv else None,
+            out=Path(args.out) if args.out else HEAD_FILE,
+        )
     _emit(args, card, lambda: out.print(card))
     return 0
 
@@ -212,8 +271,11 @@ def cmd_train_head(args: argparse.Namespace, registry: Registry, settings: Regis
 def build_parser(settings: RegistrySettings) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="registry", description=__doc__)
     parser.add_argument("--uri", default=settings.uri, help="store (env REGISTRY_URI)")
-    parser.add_argument("--s3-endpoint-url", default=settings.s3_endpoint_url,
-                        help="S3-compatible endpoint (env REGISTRY_S3_ENDPOINT_URL)")
+    parser.add_argument(
+        "--s3-endpoint-url",
+        default=settings.s3_endpoint_url,
+        help="S3-compatible endpoint (env REGISTRY_S3_ENDPOINT_URL)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, handler: Callable, help_text: str) -> argparse.ArgumentParser:

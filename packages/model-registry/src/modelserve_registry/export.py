@@ -35,25 +35,31 @@ ALL_VARIANTS = list(Variant)
 RUNTIMES: dict[Variant, Runtime] = {
     Variant.PYTORCH_FP32: Runtime(engine="torch", devices=["cpu", "cuda"]),
     Variant.PYTORCH_FP16: Runtime(
-        engine="torch", devices=["cuda", "cpu"],
+        engine="torch",
+        devices=["cuda", "cpu"],
         note="meant for GPUs; runs on CPU for validation but without any speed-up",
     ),
     Variant.ONNX_FP32: Runtime(
-        engine="onnxruntime", devices=["cpu", "cuda"],
+        engine="onnxruntime",
+        devices=["cpu", "cuda"],
         execution_providers=["CUDAExecutionProvider", "CPUExecutionProvider"],
     ),
     Variant.ONNX_OPTIMIZED: Runtime(
-        engine="onnxruntime", devices=["cpu", "cuda"],
+        engine="onnxruntime",
+        devices=["cpu", "cuda"],
         execution_providers=["CUDAExecutionProvider", "CPUExecutionProvider"],
         note="ONNX Runtime transformer fusions (attention, skip layer norm, bias GELU)",
     ),
     Variant.ONNX_FP16: Runtime(
-        engine="onnxruntime", devices=["cuda", "cpu"],
+        engine="onnxruntime",
+        devices=["cuda", "cpu"],
         execution_providers=["CUDAExecutionProvider", "CPUExecutionProvider"],
         note="fused graph in FP16 with FP32 inputs/outputs; no speed-up on CPU",
     ),
     Variant.ONNX_INT8: Runtime(
-        engine="onnxruntime", devices=["cpu"], execution_providers=["CPUExecutionProvider"],
+        engine="onnxruntime",
+        devices=["cpu"],
+        execution_providers=["CPUExecutionProvider"],
         note="dynamic quantization, u8 activations x s8 per-channel weights (x86 VNNI/AVX2)",
     ),
 }
@@ -94,9 +100,12 @@ def _max_length(tokenizer, config, spec: SourceSpec) -> int:
 def _export_onnx(model: ExportableModel, tokenizer, target: Path) -> None:
     sample = tokenizer(
         ["a short text", "a somewhat longer example sentence for tracing"],
-        padding=True, return_tensors="pt",
+        padding=True,
+        return_tensors="pt",
     )
-    output = "logits" if model.spec.kind == "sequence-classification" or model.head else "embeddings"
+    output = (
+        "logits" if model.spec.kind == "sequence-classification" or model.head else "embeddings"
+    )
     axes = {0: "batch", 1: "sequence"}
     with warnings.catch_warnings(), torch.inference_mode():
         warnings.simplefilter("ignore")
@@ -116,8 +125,10 @@ def _optimize(source: Path, model: ExportableModel):
     from onnxruntime.transformers.optimizer import optimize_model
 
     return optimize_model(
-        str(source), model_type="bert",
-        num_heads=model.spec.num_attention_heads, hidden_size=model.spec.hidden_size,
+        str(source),
+        model_type="bert",
+        num_heads=model.spec.num_attention_heads,
+        hidden_size=model.spec.hidden_size,
     )
 
 
@@ -128,13 +139,17 @@ def _quantize_int8(optimized: Path, target: Path) -> None:
     # Per-channel s8 weights kept accuracy far better than per-tensor in our parity runs;
     # DefaultTensorType lets the quantizer type the fused graph's contrib ops.
     quantize_dynamic(
-        str(optimized), str(target), weight_type=QuantType.QInt8, per_channel=True,
+        str(optimized),
+        str(target),
+        weight_type=QuantType.QInt8,
+        per_channel=True,
         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
     )
 
 
-def export_variants(source: Path, work: Path, variants: list[Variant],
-                    step: Step = lambda _: None) -> ExportResult:
+def export_variants(
+    source: Path, work: Path, variants: list[Variant], step: Step = lambda _: None
+) -> ExportResult:
     """Write each requested variant to `work/<variant>/`. `work` is scratch space."""
     quiet_third_party()
     spec = read_source_spec(source)
@@ -190,4 +205,3 @@ def export_variants(source: Path, work: Path, variants: list[Variant],
         sample = tokenizer(["probe"], return_tensors="pt")
         output_dim = int(reference(sample["input_ids"], sample["attention_mask"]).shape[-1])
     return ExportResult(spec, reference, folders, max_length, output_dim)
-

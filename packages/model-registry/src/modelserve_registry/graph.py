@@ -42,7 +42,9 @@ def read_source_spec(source: Path) -> SourceSpec:
     if not (source / CONFIG).exists():
         raise ExportError(f"{source} is not a Hugging Face model folder (no {CONFIG})")
     config = json.loads((source / CONFIG).read_text())
-    declared = json.loads((source / SOURCE_SPEC).read_text()) if (source / SOURCE_SPEC).exists() else {}
+    declared = (
+        json.loads((source / SOURCE_SPEC).read_text()) if (source / SOURCE_SPEC).exists() else {}
+    )
     architectures = config.get("architectures") or []
     is_classifier = any(a.endswith("ForSequenceClassification") for a in architectures)
     task = declared.get("task", "text-classification" if is_classifier else "embedding")

@@ -29,8 +29,9 @@ class Runner(Protocol):
 
 
 class OnnxRunner:
-    def __init__(self, path: Path, device: str = "cpu", threads: int | None = None,
-                 device_id: int = 0) -> None:
+    def __init__(
+        self, path: Path, device: str = "cpu", threads: int | None = None, device_id: int = 0
+    ) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -42,7 +43,10 @@ class OnnxRunner:
         if device == "cuda":
             if hasattr(ort, "preload_dlls"):
                 ort.preload_dlls()
-            providers = [("CUDAExecutionProvider", {"device_id": device_id}), "CPUExecutionProvider"]
+            providers = [
+                ("CUDAExecutionProvider", {"device_id": device_id}),
+                "CPUExecutionProvider",
+            ]
         self.session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
         self.providers = self.session.get_providers()
         if device == "cuda" and "CUDAExecutionProvider" not in self.providers:
@@ -56,8 +60,9 @@ class OnnxRunner:
 
 
 class TorchRunner:
-    def __init__(self, folder: Path, manifest: ModelManifest, device: str = "cpu",
-                 threads: int | None = None) -> None:
+    def __init__(
+        self, folder: Path, manifest: ModelManifest, device: str = "cpu", threads: int | None = None
+    ) -> None:
         import torch
 
         from modelserve_registry.graph import load_torch_variant
@@ -91,8 +96,9 @@ class Encoded:
 class TextModel:
     """A pulled variant ready to answer: `predict(texts)` -> logits or embeddings."""
 
-    def __init__(self, folder: Path, device: str = "cpu", threads: int | None = None,
-                 device_id: int = 0) -> None:
+    def __init__(
+        self, folder: Path, device: str = "cpu", threads: int | None = None, device_id: int = 0
+    ) -> None:
         from transformers import AutoTokenizer
 
         self.folder = folder
@@ -110,7 +116,10 @@ class TextModel:
         full = self.tokenizer(texts, truncation=False, verbose=False)["input_ids"]
         truncated = [len(ids) > self.max_length for ids in full]
         batch = self.tokenizer(
-            texts, padding="longest", truncation=True, max_length=self.max_length,
+            texts,
+            padding="longest",
+            truncation=True,
+            max_length=self.max_length,
             return_tensors="np",
         )
         return Encoded(

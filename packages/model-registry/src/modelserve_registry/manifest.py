@@ -75,8 +75,10 @@ class Validation(_Frozen):
     mean_abs_diff: float
     argmax_agreement: float | None = None
     decisive_agreement: float | None = Field(
-        default=None, description="argmax agreement where the reference margin exceeds the "
-                                  "tolerance band; what the check uses")
+        default=None,
+        description="argmax agreement where the reference margin exceeds the "
+        "tolerance band; what the check uses",
+    )
     min_cosine: float | None = None
     eval_samples: int = 0
     accuracy: float | None = None

@@ -16,7 +16,13 @@ from modelserve_registry.evaldata import PROBE_TEXTS, LabelledTexts
 from modelserve_registry.export import RUNTIMES, ExportResult, export_variants
 from modelserve_registry.graph import ExportableModel
 from modelserve_registry.inference import TOKENIZER_DIR, TextModel, predict_sorted
-from modelserve_registry.manifest import FileEntry, ModelManifest, Validation, Variant, VariantManifest
+from modelserve_registry.manifest import (
+    FileEntry,
+    ModelManifest,
+    Validation,
+    Variant,
+    VariantManifest,
+)
 from modelserve_registry.references import validate_name
 from modelserve_registry.store import PULLED_MANIFEST, Registry, sha256_file
 from modelserve_registry.validation import judge
@@ -40,8 +46,11 @@ class _ReferencePredictor:
 
 def _local_entries(folder: Path, prefix: str = "") -> list[FileEntry]:
     return [
-        FileEntry(path=prefix + p.relative_to(folder).as_posix(), sha256=sha256_file(p),
-                  size=p.stat().st_size)
+        FileEntry(
+            path=prefix + p.relative_to(folder).as_posix(),
+            sha256=sha256_file(p),
+            size=p.stat().st_size,
+        )
         for p in sorted(folder.rglob("*"))
         if p.is_file() and p.name != PULLED_MANIFEST
     ]
@@ -49,22 +58,36 @@ def _local_entries(folder: Path, prefix: str = "") -> list[FileEntry]:
 
 def _variant_files(folder: Path) -> list[Path]:
     return sorted(
-        p for p in folder.rglob("*")
-        if p.is_file() and p.name != PULLED_MANIFEST
+        p
+        for p in folder.rglob("*")
+        if p.is_file()
+        and p.name != PULLED_MANIFEST
         and p.relative_to(folder).parts[0] != TOKENIZER_DIR
     )
 
 
-def _draft(name: str, result: ExportResult, tokenizer: list[FileEntry],
-           variants: dict[Variant, VariantManifest], source: Path) -> ModelManifest:
+def _draft(
+    name: str,
+    result: ExportResult,
+    tokenizer: list[FileEntry],
+    variants: dict[Variant, VariantManifest],
+    source: Path,
+) -> ModelManifest:
     spec = result.spec
     return ModelManifest(
-        name=name, version=0, created_at=dt.datetime.now(dt.UTC), task=spec.task,
+        name=name,
+        version=0,
+        created_at=dt.datetime.now(dt.UTC),
+        task=spec.task,
         labels=spec.labels,
         embedding_dim=result.output_dim if spec.task == "embedding" else None,
-        max_sequence_length=result.max_sequence_length, graph=result.reference.spec,
-        tokenizer_files=tokenizer, variants=variants, synthetic=spec.synthetic,
-        description=spec.description, source={"folder": source.name},
+        max_sequence_length=result.max_sequence_length,
+        graph=result.reference.spec,
+        tokenizer_files=tokenizer,
+        variants=variants,
+        synthetic=spec.synthetic,
+        description=spec.description,
+        source={"folder": source.name},
     )
 
 
@@ -88,7 +111,9 @@ def export_and_push(
         result = export_variants(source, work, wanted, step)
         tokenizer_entries = _local_entries(work / TOKENIZER_DIR, f"{TOKENIZER_DIR}/")
         texts = (eval_data.texts if eval_data else []) + PROBE_TEXTS
-        labels = eval_data.labels if eval_data and result.spec.task == "text-classification" else None
+        labels = (
+            eval_data.labels if eval_data and result.spec.task == "text-classification" else None
+        )
 
         manifests: dict[Variant, VariantManifest] = {}
         reference_outputs: np.ndarray | None = None
@@ -105,17 +130,26 @@ def export_and_push(
                 reference_outputs = predict_sorted(reference, texts)
             outputs = predict_sorted(model, texts)
             validation: Validation = judge(
-                variant, result.spec.task, reference_outputs, outputs, labels,
+                variant,
+                result.spec.task,
+                reference_outputs,
+                outputs,
+                labels,
                 n_classes=len(result.spec.labels),
             )
             manifests[variant] = provisional.model_copy(update={"validation": validation})
             del model
 
-        failed = {v: m.validation for v, m in manifests.items() if v in variants
-                  and m.validation is not None and not m.validation.passed}
+        failed = {
+            v: m.validation
+            for v, m in manifests.items()
+            if v in variants and m.validation is not None and not m.validation.passed
+        }
         if failed and not force:
             detail = "; ".join(f"{v.value}: {', '.join(val.failures)}" for v, val in failed.items())
-            raise ValidationFailed(f"{name}: refused, outside tolerance: {detail} (--force pushes anyway)")
+            raise ValidationFailed(
+                f"{name}: refused, outside tolerance: {detail} (--force pushes anyway)"
+            )
 
         step("pushing blobs")
         registry.put_folder(work / TOKENIZER_DIR, f"{TOKENIZER_DIR}/")

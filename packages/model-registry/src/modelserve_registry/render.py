@@ -12,7 +12,13 @@ def megabytes(size: int) -> str:
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
-    return "-" if value is None else f"{value:.{digits}g}" if abs(value) < 1e-2 else f"{value:.{digits}f}"
+    return (
+        "-"
+        if value is None
+        else f"{value:.{digits}g}"
+        if abs(value) < 1e-2
+        else f"{value:.{digits}f}"
+    )
 
 
 def variant_row(variant: VariantManifest) -> list[str]:
@@ -37,10 +43,22 @@ def manifest_table(manifest: ModelManifest, aliases: list[str]) -> Table:
         title += f"  ({', '.join('@' + a for a in aliases)})"
     if manifest.synthetic:
         title += "  SYNTHETIC"
-    table = Table(title=title, caption=f"{manifest.task}; max {manifest.max_sequence_length} "
-                  f"tokens; labels: {', '.join(manifest.labels) or '-'}")
-    for column in ["variant", "size", "devices", "max |diff|", "argmax agree", "min cosine",
-                   "accuracy", "macro-F1", "check"]:
+    table = Table(
+        title=title,
+        caption=f"{manifest.task}; max {manifest.max_sequence_length} "
+        f"tokens; labels: {', '.join(manifest.labels) or '-'}",
+    )
+    for column in [
+        "variant",
+        "size",
+        "devices",
+        "max |diff|",
+        "argmax agree",
+        "min cosine",
+        "accuracy",
+        "macro-F1",
+        "check",
+    ]:
         table.add_column(column, justify="left" if column in {"variant", "devices"} else "right")
     for variant in manifest.variants.values():
         table.add_row(*variant_row(variant))

@@ -105,8 +105,9 @@ class Registry:
 
     # -- blobs -------------------------------------------------------------------------
 
-    def put_file(self, local_path: Path, relative_path: str, progress: Progress | None = None
-                 ) -> FileEntry:
+    def put_file(
+        self, local_path: Path, relative_path: str, progress: Progress | None = None
+    ) -> FileEntry:
         """Store one file by content; returns its manifest entry. Idempotent."""
         check_safe_file(relative_path)
         digest = sha256_file(local_path, progress)
@@ -116,8 +117,9 @@ class Registry:
             self.backend.upload(local_path, key)
         return FileEntry(path=relative_path, sha256=digest, size=size)
 
-    def put_folder(self, folder: Path, prefix: str = "", progress: Progress | None = None
-                   ) -> list[FileEntry]:
+    def put_folder(
+        self, folder: Path, prefix: str = "", progress: Progress | None = None
+    ) -> list[FileEntry]:
         files = sorted(p for p in folder.rglob("*") if p.is_file())
         if not files:
             raise NotFound(f"{folder} holds no files")
@@ -174,7 +176,9 @@ class Registry:
                 return manifest
             except FileExistsError:
                 continue
-        raise VersionConflict(f"could not allocate a version of {draft.name} after {attempts} tries")
+        raise VersionConflict(
+            f"could not allocate a version of {draft.name} after {attempts} tries"
+        )
 
     def models(self) -> list[str]:
         return [n for n in self.backend.children("models") if self.versions(n)]
@@ -287,8 +291,13 @@ class Registry:
 
     # -- pull ----------------------------------------------------------------------------
 
-    def pull(self, ref: ModelReference | str, variant: Variant | str, dest: Path,
-             progress: Progress | None = None) -> Path:
+    def pull(
+        self,
+        ref: ModelReference | str,
+        variant: Variant | str,
+        dest: Path,
+        progress: Progress | None = None,
+    ) -> Path:
         """Download one variant and the tokenizer into `dest`, verifying every sha256.
 
         Files are staged in a hidden folder and moved in only when all of them verified, and

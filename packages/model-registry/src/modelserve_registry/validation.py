@@ -61,7 +61,11 @@ def decisive_agreement(reference: np.ndarray, candidate: np.ndarray, noise: floa
     """Argmax agreement over the rows whose reference decision is clearer than `noise` (top-1
     minus top-2 logit): a flip inside the tolerance band is rounding, not a regression."""
     ordered = np.sort(reference, axis=1)
-    margins = ordered[:, -1] - ordered[:, -2] if reference.shape[1] > 1 else np.full(len(reference), np.inf)
+    margins = (
+        ordered[:, -1] - ordered[:, -2]
+        if reference.shape[1] > 1
+        else np.full(len(reference), np.inf)
+    )
     clear = margins > noise
     if not clear.any():
         return 1.0
@@ -81,8 +85,11 @@ def judge(
     bound the accuracy drop."""
     if reference.shape != candidate.shape:
         return Validation(
-            samples=len(reference), max_abs_diff=float("inf"), mean_abs_diff=float("inf"),
-            tolerance=tolerance_for(variant, task), passed=False,
+            samples=len(reference),
+            max_abs_diff=float("inf"),
+            mean_abs_diff=float("inf"),
+            tolerance=tolerance_for(variant, task),
+            passed=False,
             failures=[f"output shape {candidate.shape} differs from reference {reference.shape}"],
         )
     tolerance = tolerance_for(variant, task)
@@ -117,8 +124,16 @@ def judge(
         if tolerance.max_accuracy_drop is not None and drop > tolerance.max_accuracy_drop:
             failures.append(f"accuracy drop {drop:.4f} > {tolerance.max_accuracy_drop}")
     return Validation(
-        samples=len(reference), max_abs_diff=max_diff,
+        samples=len(reference),
+        max_abs_diff=max_diff,
         mean_abs_diff=float(diff.mean()) if diff.size else 0.0,
-        argmax_agreement=agreement, decisive_agreement=decisive, min_cosine=cosine, eval_samples=eval_samples,
-        accuracy=acc, macro_f1=f1, tolerance=tolerance, passed=not failures, failures=failures,
+        argmax_agreement=agreement,
+        decisive_agreement=decisive,
+        min_cosine=cosine,
+        eval_samples=eval_samples,
+        accuracy=acc,
+        macro_f1=f1,
+        tolerance=tolerance,
+        passed=not failures,
+        failures=failures,
     )

@@ -11,6 +11,7 @@ instead of waiting in an unbounded queue."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
@@ -33,8 +34,9 @@ class Pending:
     future: asyncio.Future = field(repr=False)
 
 
-def select_batch(queue: Sequence[Pending], max_batch_size: int, max_batch_tokens: int,
-                 window: int = 4) -> list[int]:
+def select_batch(
+    queue: Sequence[Pending], max_batch_size: int, max_batch_tokens: int, window: int = 4
+) -> list[int]:
     """Indices (into `queue`, oldest first) of the next batch: the oldest item, then the items
     nearest to it in length while batch_size * longest <= max_batch_tokens."""
     if not queue:
@@ -103,28 +105,32 @@ class Batcher:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
 
     async def submit(self, texts: Sequence[str]) -> list[Any]:
         """Queue the texts and wait for their rows; raises Overloaded when the queue is full."""
         if len(texts) > self.max_queue:
-            raise PayloadTooLarge(f"{len(texts)} texts can never fit model {self.name!r}'s "
-                                  f"queue of {self.max_queue}; send fewer per request")
+            raise PayloadTooLarge(
+                f"{len(texts)} texts can never fit model {self.name!r}'s "
+                f"queue of {self.max_queue}; send fewer per request"
+            )
         if len(self.queue) + len(texts) > self.max_queue:
             self.on_reject()
             backlog = (len(self.queue) + len(texts)) * self.seconds_per_text
             raise Overloaded(
                 f"model {self.name!r} is overloaded: {len(self.queue)} texts already waiting "
-                f"(limit {self.max_queue})", retry_after_s=max(1.0, backlog))
+                f"(limit {self.max_queue})",
+                retry_after_s=max(1.0, backlog),
+            )
         self.start()
         loop = asyncio.get_running_loop()
         now = time.perf_counter()
-        pending = [Pending(t, estimate_tokens(t, self.max_tokens_per_text), now,
-                           loop.create_future()) for t in texts]
+        pending = [
+            Pending(t, estimate_tokens(t, self.max_tokens_per_text), now, loop.create_future())
+            for t in texts
+        ]
         self.queue.extend(pending)
         self._arrival.set()
         return list(await asyncio.gather(*(p.future for p in pending)))
@@ -141,10 +147,8 @@ class Batcher:
                 if self.max_latency_s and len(self.queue) < self.max_batch_size:
                     wait = self.queue[0].enqueued + self.max_latency_s - time.perf_counter()
                     if wait > 0:
-                        try:
+                        with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(self._wait_full(), wait)
-                        except TimeoutError:
-                            pass
                 indices = select_batch(self.queue, self.max_batch_size, self.max_batch_tokens)
                 picked = set(indices)
                 batch = [self.queue[i] for i in indices]
@@ -152,7 +156,8 @@ class Batcher:
                 started = time.perf_counter()
                 try:
                     rows = await loop.run_in_executor(
-                        self.executor, self.run_batch, [p.text for p in batch])
+                        self.executor, self.run_batch, [p.text for p in batch]
+                    )
                 except Exception as exc:  # the batch failed: every caller hears why
                     for p in batch:
                         if not p.future.done():
@@ -163,9 +168,14 @@ class Batcher:
                 for p, row in zip(batch, rows, strict=True):
                     if not p.future.done():
                         p.future.set_result(row)
-                self.on_batch(BatchReport(
-                    size=len(batch), padded_tokens=max(p.tokens for p in batch) * len(batch),
-                    run_seconds=elapsed, waits=[started - p.enqueued for p in batch]))
+                self.on_batch(
+                    BatchReport(
+                        size=len(batch),
+                        padded_tokens=max(p.tokens for p in batch) * len(batch),
+                        run_seconds=elapsed,
+                        waits=[started - p.enqueued for p in batch],
+                    )
+                )
 
     async def _wait_full(self) -> None:
         while len(self.queue) < self.max_batch_size:

@@ -41,16 +41,24 @@ def load_texts(path: str | None, count: int, seed: int = 0) -> list[str]:
     return [rng.choice(pool) for _ in range(count)]
 
 
-def time_batches(model: TextModel, texts: list[str], batch_size: int,
-                 fixed_tokens: int | None) -> float:
+def time_batches(
+    model: TextModel, texts: list[str], batch_size: int, fixed_tokens: int | None
+) -> float:
     """Seconds to run `texts` in consecutive batches (tokenizer included)."""
     started = time.perf_counter()
     for start in range(0, len(texts), batch_size):
         chunk = texts[start : start + batch_size]
         if fixed_tokens:
-            batch = model.tokenizer(chunk, padding="max_length", truncation=True,
-                                    max_length=fixed_tokens, return_tensors="np")
-            model.runner(batch["input_ids"].astype("int64"), batch["attention_mask"].astype("int64"))
+            batch = model.tokenizer(
+                chunk,
+                padding="max_length",
+                truncation=True,
+                max_length=fixed_tokens,
+                return_tensors="np",
+            )
+            model.runner(
+                batch["input_ids"].astype("int64"), batch["attention_mask"].astype("int64")
+            )
         else:
             model.predict(chunk)
     return time.perf_counter() - started
@@ -58,12 +66,16 @@ def time_batches(model: TextModel, texts: list[str], batch_size: int,
 
 def run_bench(args: argparse.Namespace) -> dict:
     settings = RegistrySettings()
-    registry = Registry.open(args.registry_uri or settings.uri,
-                             s3_endpoint_url=settings.s3_endpoint_url)
+    registry = Registry.open(
+        args.registry_uri or settings.uri, s3_endpoint_url=settings.s3_endpoint_url
+    )
     manifest = registry.manifest(args.model)
     device = Device(args.device)
-    wanted = ([Variant(v) for v in args.variants.split(",")] if args.variants else
-              [v for v, m in manifest.variants.items() if args.device in m.runtime.devices])
+    wanted = (
+        [Variant(v) for v in args.variants.split(",")]
+        if args.variants
+        else [v for v, m in manifest.variants.items() if args.device in m.runtime.devices]
+    )
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     texts = load_texts(args.texts, args.samples)
     models: dict[Variant, TextModel] = {}
@@ -74,28 +86,47 @@ def run_bench(args: argparse.Namespace) -> dict:
         models[variant] = TextModel(folder, device=args.device, threads=args.threads)
         models[variant].predict(texts[:2])  # warm-up
         sizes[variant] = manifest.variant(variant).size_bytes
-    timings: dict[tuple[Variant, int], list[float]] = {k: [] for k in
-                                                        ((v, b) for v in wanted for b in batch_sizes)}
+    timings: dict[tuple[Variant, int], list[float]] = {
+        k: [] for k in ((v, b) for v in wanted for b in batch_sizes)
+    }
     cells = list(timings)
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("benchmarking", total=len(cells) * args.rounds)
         for round_index in range(args.rounds):
             random.Random(round_index).shuffle(cells)
             for variant, batch in cells:
-                progress.update(task, description=f"round {round_index + 1}: {variant.value} b{batch}")
+                progress.update(
+                    task, description=f"round {round_index + 1}: {variant.value} b{batch}"
+                )
                 timings[(variant, batch)].append(
-                    time_batches(models[variant], texts, batch, args.fixed_tokens))
+                    time_batches(models[variant], texts, batch, args.fixed_tokens)
+                )
                 progress.advance(task)
     rows = []
-    for (variant, batch), seconds in sorted(timings.items(), key=lambda kv: (wanted.index(kv[0][0]), kv[0][1])):
+    for (variant, batch), seconds in sorted(
+        timings.items(), key=lambda kv: (wanted.index(kv[0][0]), kv[0][1])
+    ):
         median = statistics.median(seconds)
-        rows.append({"variant": variant.value, "batch_size": batch,
-                     "ms_per_sample": 1000 * median / len(texts),
-                     "samples_per_s": len(texts) / median, "size_mb": sizes[variant] / 1e6,
-                     "rounds": len(seconds)})
-    result = {"model": manifest.name, "version": manifest.version, "device": args.device,
-              "samples": len(texts), "texts": args.texts or "built-in probe texts",
-              "fixed_tokens": args.fixed_tokens, "threads": args.threads, "rows": rows}
+        rows.append(
+            {
+                "variant": variant.value,
+                "batch_size": batch,
+                "ms_per_sample": 1000 * median / len(texts),
+                "samples_per_s": len(texts) / median,
+                "size_mb": sizes[variant] / 1e6,
+                "rounds": len(seconds),
+            }
+        )
+    result = {
+        "model": manifest.name,
+        "version": manifest.version,
+        "device": args.device,
+        "samples": len(texts),
+        "texts": args.texts or "built-in probe texts",
+        "fixed_tokens": args.fixed_tokens,
+        "threads": args.threads,
+        "rows": rows,
+    }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench.json").write_text(json.dumps(result, indent=2))
@@ -104,20 +135,34 @@ def run_bench(args: argparse.Namespace) -> dict:
     for column in ("variant", "batch", "ms/sample", "samples/s", "size MB"):
         table.add_column(column, justify="right")
     for row in rows:
-        table.add_row(row["variant"], str(row["batch_size"]), f"{row['ms_per_sample']:.2f}",
-                      f"{row['samples_per_s']:.1f}", f"{row['size_mb']:.1f}")
+        table.add_row(
+            row["variant"],
+            str(row["batch_size"]),
+            f"{row['ms_per_sample']:.2f}",
+            f"{row['samples_per_s']:.1f}",
+            f"{row['size_mb']:.1f}",
+        )
     console.print(table)
     console.print(f"wrote {out / 'bench.json'} and {out / 'bench.md'}")
     return result
 
 
 def markdown(result: dict) -> str:
-    lines = [f"# {result['model']}:{result['version']} on {result['device']}", "",
-             f"{result['samples']} texts ({result['texts']}), "
-             f"{'padded to ' + str(result['fixed_tokens']) + ' tokens' if result['fixed_tokens'] else 'padded per batch'}"
-             f"; median of {result['rows'][0]['rounds']} interleaved rounds.", "",
-             "| variant | batch | ms/sample | samples/s | size (MB) |", "|---|---:|---:|---:|---:|"]
+    fixed = result["fixed_tokens"]
+    padding = f"padded to {fixed} tokens" if fixed else "padded per batch"
+    lines = [
+        f"# {result['model']}:{result['version']} on {result['device']}",
+        "",
+        f"{result['samples']} texts ({result['texts']}), "
+        f"{padding}"
+        f"; median of {result['rows'][0]['rounds']} interleaved rounds.",
+        "",
+        "| variant | batch | ms/sample | samples/s | size (MB) |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for row in result["rows"]:
-        lines.append(f"| {row['variant']} | {row['batch_size']} | {row['ms_per_sample']:.2f} | "
-                     f"{row['samples_per_s']:.1f} | {row['size_mb']:.1f} |")
+        lines.append(
+            f"| {row['variant']} | {row['batch_size']} | {row['ms_per_sample']:.2f} | "
+            f"{row['samples_per_s']:.1f} | {row['size_mb']:.1f} |"
+        )
     return "\n".join(lines) + "\n"

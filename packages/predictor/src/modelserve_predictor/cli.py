@@ -14,7 +14,12 @@ from typing import Any
 from rich.console import Console
 
 from modelserve_predictor.errors import PredictorError
-from modelserve_predictor.settings import RESOLVED_ENV, ModelConfig, PredictorSettings, load_settings
+from modelserve_predictor.settings import (
+    RESOLVED_ENV,
+    ModelConfig,
+    PredictorSettings,
+    load_settings,
+)
 
 err = Console(stderr=True)
 out = Console()
@@ -24,8 +29,15 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     found: dict[str, Any] = {}
     if args.model:
         found["models"] = [ModelConfig.parse(m) for m in args.model]
-    for key in ("host", "port", "workers", "workers_per_gpu", "gpu_map", "registry_uri",
-                "max_request_bytes"):
+    for key in (
+        "host",
+        "port",
+        "workers",
+        "workers_per_gpu",
+        "gpu_map",
+        "registry_uri",
+        "max_request_bytes",
+    ):
         value = getattr(args, key, None)
         if value is not None:
             found[key] = value
@@ -46,17 +58,23 @@ def prepare(settings: PredictorSettings) -> list[str]:
 
     plans = worker_plans(settings)
     registry_settings = RegistrySettings()
-    registry = Registry.open(settings.registry_uri or registry_settings.uri,
-                             s3_endpoint_url=registry_settings.s3_endpoint_url)
+    registry = Registry.open(
+        settings.registry_uri or registry_settings.uri,
+        s3_endpoint_url=registry_settings.s3_endpoint_url,
+    )
     present = set(registry.models())
     defaults = {m.name for m in DEFAULT_MODELS}
     missing = [m.name for m in settings.models if m.name not in present and m.name in defaults]
     if missing:
         err.print(f"bootstrapping {', '.join(missing)} into {registry.location} (first run only)")
         with steps() as step:
-            bootstrap(registry, registry_settings.cache_dir, names=missing,
-                      eval_csv=registry_settings.eval_csv,
-                      step=lambda name, message: step(f"{name}: {message}"))
+            bootstrap(
+                registry,
+                registry_settings.cache_dir,
+                names=missing,
+                eval_csv=registry_settings.eval_csv,
+                step=lambda name, message: step(f"{name}: {message}"),
+            )
     cache = settings.cache_dir or registry_settings.cache_dir / "pulled"
     lines = []
     for config in settings.models:
@@ -66,10 +84,11 @@ def prepare(settings: PredictorSettings) -> list[str]:
                 step(f"pulling and verifying {config.ref} for {device}")
                 manifest, folder = fetch(registry, config, device, cache)
             workers = [p.worker_index for p in plans if p.models[config.name] == device]
-            lines.append(f"{manifest.name}:{manifest.version} {folder.name} on {device} "
-                         f"(workers {','.join(map(str, workers))}, "
-                         f"{plans[0].threads} threads each)"
-                         + (" SYNTHETIC" if manifest.synthetic else ""))
+            lines.append(
+                f"{manifest.name}:{manifest.version} {folder.name} on {device} "
+                f"(workers {','.join(map(str, workers))}, "
+                f"{plans[0].threads} threads each)" + (" SYNTHETIC" if manifest.synthetic else "")
+            )
     return lines
 
 
@@ -98,8 +117,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     env = {**os.environ, RESOLVED_ENV: settings.to_env(), "TOKENIZERS_PARALLELISM": "false"}
     if "CUDA_VISIBLE_DEVICES" in os.environ:
         env["PREDICTOR_PARENT_CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
-    command = [sys.executable, "-m", "bentoml", "serve", "modelserve_predictor.service:Predictor",
-               "--host", settings.host, "--port", str(settings.port)]
+    command = [
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        "modelserve_predictor.service:Predictor",
+        "--host",
+        settings.host,
+        "--port",
+        str(settings.port),
+    ]
     process = subprocess.Popen(command, env=env)
 
     def forward(signum: int, _frame: Any) -> None:
@@ -117,8 +145,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if not failed:
             for line in lines:
                 out.print(f"serving {line} at {url}", highlight=False)
-            out.print(f"ready: {url}/analyze-sentiment  {url}/embed  {url}/v2  "
-                      f"{url}/metrics  {url}/placement", highlight=False)
+            out.print(
+                f"ready: {url}/analyze-sentiment  {url}/embed  {url}/v2  "
+                f"{url}/metrics  {url}/placement",
+                highlight=False,
+            )
     return process.wait()
 
 
@@ -128,9 +159,11 @@ def cmd_placement(args: argparse.Namespace) -> int:
     settings = load_settings(_overrides(args))
     for plan in worker_plans(settings):
         models = ", ".join(f"{name} on {device}" for name, device in plan.models.items())
-        out.print(f"worker {plan.worker_index}: {plan.device}, {plan.threads} threads, "
-                  f"CUDA_VISIBLE_DEVICES={plan.cuda_visible_devices or '(none)'}: {models}",
-                  highlight=False)
+        out.print(
+            f"worker {plan.worker_index}: {plan.device}, {plan.threads} threads, "
+            f"CUDA_VISIBLE_DEVICES={plan.cuda_visible_devices or '(none)'}: {models}",
+            highlight=False,
+        )
     return 0
 
 
@@ -142,8 +175,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _add_model_flags(cmd: argparse.ArgumentParser) -> None:
-    cmd.add_argument("--model", action="append", default=None,
-                     help="NAME[:VERSION|@ALIAS][=VARIANT], repeatable (env PREDICTOR_MODELS)")
+    cmd.add_argument(
+        "--model",
+        action="append",
+        default=None,
+        help="NAME[:VERSION|@ALIAS][=VARIANT], repeatable (env PREDICTOR_MODELS)",
+    )
     cmd.add_argument("--workers", type=int, default=None, help="CPU workers (PREDICTOR_WORKERS)")
     cmd.add_argument("--workers-per-gpu", type=int, default=None)
     cmd.add_argument("--gpus", default=None, help="e.g. 0,1,2,3 (default: all visible)")
@@ -154,8 +191,10 @@ def _add_model_flags(cmd: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="predictor", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="serve the configured models (default: the three "
-                                         "default models on 127.0.0.1:3000)")
+    serve = sub.add_parser(
+        "serve",
+        help="serve the configured models (default: the three default models on 127.0.0.1:3000)",
+    )
     _add_model_flags(serve)
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
@@ -196,4 +235,3 @@ def cli(argv: Sequence[str] | None = None) -> int:
 
 def main() -> None:
     sys.exit(cli())
-

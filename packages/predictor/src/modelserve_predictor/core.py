@@ -25,8 +25,9 @@ log = logging.getLogger("modelserve.predictor")
 
 
 class Predictor:
-    def __init__(self, settings: PredictorSettings, plan: WorkerPlan,
-                 metrics: Metrics | None = None) -> None:
+    def __init__(
+        self, settings: PredictorSettings, plan: WorkerPlan, metrics: Metrics | None = None
+    ) -> None:
         self.settings = settings
         self.plan = plan
         self.models: dict[str, ServedModel] = {}
@@ -34,8 +35,13 @@ class Predictor:
             if config.name in self.models:
                 raise BadRequest(f"model {config.name!r} is configured twice")
             self.models[config.name] = ServedModel(
-                config.name, config, plan.models[config.name], plan.worker_index, plan.threads,
-                metrics)
+                config.name,
+                config,
+                plan.models[config.name],
+                plan.worker_index,
+                plan.threads,
+                metrics,
+            )
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -104,25 +110,34 @@ class Predictor:
         if not isinstance(items, list) or not items:
             raise BadRequest("'texts' must be a non-empty list of strings")
         if len(items) > self.settings.max_texts_per_request:
-            raise PayloadTooLarge(f"{len(items)} texts in one request; the limit is "
-                                  f"{self.settings.max_texts_per_request}")
+            raise PayloadTooLarge(
+                f"{len(items)} texts in one request; the limit is "
+                f"{self.settings.max_texts_per_request}"
+            )
         for index, item in enumerate(items):
             if not isinstance(item, str):
                 raise BadRequest(f"text {index} is {type(item).__name__}, not a string")
             if not item.strip():
                 raise BadRequest(f"text {index} is empty")
             if len(item) > self.settings.max_text_chars:
-                raise PayloadTooLarge(f"text {index} has {len(item)} characters; the limit is "
-                                      f"{self.settings.max_text_chars}")
+                raise PayloadTooLarge(
+                    f"text {index} has {len(item)} characters; the limit is "
+                    f"{self.settings.max_text_chars}"
+                )
         return items
 
     def _identity(self, model: ServedModel) -> dict[str, Any]:
         assert model.manifest is not None
-        return {"model": model.name, "version": model.manifest.version,
-                "variant": model.variant.value, "synthetic": model.manifest.synthetic}
+        return {
+            "model": model.name,
+            "version": model.manifest.version,
+            "variant": model.variant.value,
+            "synthetic": model.manifest.synthetic,
+        }
 
-    async def analyze(self, text: Any = None, texts: Any = None, model: str | None = None
-                      ) -> dict[str, Any]:
+    async def analyze(
+        self, text: Any = None, texts: Any = None, model: str | None = None
+    ) -> dict[str, Any]:
         items = self.check_texts(text, texts)
         served = self.model(model, "text-classification")
         rows = await served.infer(items)
@@ -130,23 +145,35 @@ class Predictor:
         scores = softmax(np.stack([r.output for r in rows]))
         identity = self._identity(served)
         results = [
-            {"label": labels[int(s.argmax())],
-             "scores": {label: round(float(v), 6) for label, v in zip(labels, s, strict=True)},
-             "truncated": row.truncated, **identity}
+            {
+                "label": labels[int(s.argmax())],
+                "scores": {label: round(float(v), 6) for label, v in zip(labels, s, strict=True)},
+                "truncated": row.truncated,
+                **identity,
+            }
             for s, row in zip(scores, rows, strict=True)
         ]
-        return {**identity, "device": str(served.device), "worker": self.plan.worker_index,
-                "results": results}
+        return {
+            **identity,
+            "device": str(served.device),
+            "worker": self.plan.worker_index,
+            "results": results,
+        }
 
-    async def embed(self, text: Any = None, texts: Any = None, model: str | None = None
-                    ) -> dict[str, Any]:
+    async def embed(
+        self, text: Any = None, texts: Any = None, model: str | None = None
+    ) -> dict[str, Any]:
         items = self.check_texts(text, texts)
         served = self.model(model, "embedding")
         rows = await served.infer(items)
-        return {**self._identity(served), "device": str(served.device),
-                "worker": self.plan.worker_index, "dimension": int(rows[0].output.shape[-1]),
-                "embeddings": [r.output.astype(float).round(7).tolist() for r in rows],
-                "truncated": [r.truncated for r in rows]}
+        return {
+            **self._identity(served),
+            "device": str(served.device),
+            "worker": self.plan.worker_index,
+            "dimension": int(rows[0].output.shape[-1]),
+            "embeddings": [r.output.astype(float).round(7).tolist() for r in rows],
+            "truncated": [r.truncated for r in rows],
+        }
 
     # -- Open Inference Protocol v2 --------------------------------------------------------
 
@@ -158,20 +185,31 @@ class Predictor:
         if manifest is None:
             raise NotReady(f"model {name!r} is not loaded: {model.error or 'loading'}")
         outputs: list[dict[str, Any]] = []
-        dim = len(manifest.labels) if manifest.task == "text-classification" else manifest.embedding_dim
+        dim = (
+            len(manifest.labels)
+            if manifest.task == "text-classification"
+            else manifest.embedding_dim
+        )
         if manifest.task == "text-classification":
-            outputs = [{"name": "logits", "datatype": "FP32", "shape": [-1, dim]},
-                       {"name": "label", "datatype": "BYTES", "shape": [-1]}]
+            outputs = [
+                {"name": "logits", "datatype": "FP32", "shape": [-1, dim]},
+                {"name": "label", "datatype": "BYTES", "shape": [-1]},
+            ]
         else:
             outputs = [{"name": "embeddings", "datatype": "FP32", "shape": [-1, dim]}]
         return {
-            "name": name, "versions": [str(manifest.version)],
+            "name": name,
+            "versions": [str(manifest.version)],
             "platform": "onnxruntime_onnx" if model.variant.engine == "onnxruntime" else "pytorch",
             "inputs": [{"name": "text", "datatype": "BYTES", "shape": [-1]}],
             "outputs": outputs,
-            "parameters": {"task": manifest.task, "variant": model.variant.value,
-                           "device": str(model.device), "labels": manifest.labels,
-                           "synthetic": manifest.synthetic},
+            "parameters": {
+                "task": manifest.task,
+                "variant": model.variant.value,
+                "device": str(model.device),
+                "labels": manifest.labels,
+                "synthetic": manifest.synthetic,
+            },
         }
 
     async def oip_infer(self, name: str, body: Any, version: str | None = None) -> dict[str, Any]:
@@ -181,8 +219,9 @@ class Predictor:
         if not model.ready or model.manifest is None:
             raise NotReady(f"model {name!r} is not ready: {model.error or 'loading'}")
         if version is not None and version != str(model.manifest.version):
-            raise ModelNotFound(f"model {name!r} version {version} is not served "
-                                f"(serving {model.manifest.version})")
+            raise ModelNotFound(
+                f"model {name!r} version {version} is not served (serving {model.manifest.version})"
+            )
         texts = self._oip_texts(body)
         rows = await model.infer(texts)
         matrix = np.stack([r.output for r in rows]).astype(np.float32)
@@ -190,24 +229,32 @@ class Predictor:
         if model.manifest.task == "text-classification":
             outputs.append(self._tensor("logits", matrix))
             labels = [model.manifest.labels[int(i)] for i in matrix.argmax(axis=1)]
-            outputs.append({"name": "label", "datatype": "BYTES", "shape": [len(labels)],
-                            "data": labels})
+            outputs.append(
+                {"name": "label", "datatype": "BYTES", "shape": [len(labels)], "data": labels}
+            )
         else:
             outputs.append(self._tensor("embeddings", matrix))
         wanted = {o.get("name") for o in body.get("outputs") or [] if isinstance(o, dict)}
         if wanted:
             outputs = [o for o in outputs if o["name"] in wanted]
-        response = {"model_name": name, "model_version": str(model.manifest.version),
-                    "outputs": outputs,
-                    "parameters": {"truncated": [r.truncated for r in rows]}}
+        response = {
+            "model_name": name,
+            "model_version": str(model.manifest.version),
+            "outputs": outputs,
+            "parameters": {"truncated": [r.truncated for r in rows]},
+        }
         if isinstance(body.get("id"), str):
             response["id"] = body["id"]
         return response
 
     @staticmethod
     def _tensor(name: str, matrix: np.ndarray) -> dict[str, Any]:
-        return {"name": name, "datatype": "FP32", "shape": list(matrix.shape),
-                "data": matrix.reshape(-1).round(6).tolist()}
+        return {
+            "name": name,
+            "datatype": "FP32",
+            "shape": list(matrix.shape),
+            "data": matrix.reshape(-1).round(6).tolist(),
+        }
 
     def _oip_texts(self, body: Any) -> list[str]:
         if not isinstance(body, dict):
@@ -223,8 +270,11 @@ class Predictor:
         if not isinstance(data, list):
             raise BadRequest("input 'data' must be a list of strings")
         flat = _flatten(data)
-        if not isinstance(shape, list) or not all(isinstance(d, int) for d in shape) or \
-                int(np.prod(shape or [0])) != len(flat):
+        if (
+            not isinstance(shape, list)
+            or not all(isinstance(d, int) for d in shape)
+            or int(np.prod(shape or [0])) != len(flat)
+        ):
             raise BadRequest(f"input shape {shape!r} does not match {len(flat)} data elements")
         return self.check_texts(None, flat)
 

@@ -41,7 +41,8 @@ async def answer(work: Awaitable[dict[str, Any]]) -> Response:
 
 def is_inference(path: str) -> bool:
     return path.startswith(INFERENCE_PREFIXES) and (
-        not path.startswith("/v2/models/") or path.endswith("/infer"))
+        not path.startswith("/v2/models/") or path.endswith("/infer")
+    )
 
 
 class GuardMiddleware:
@@ -50,8 +51,9 @@ class GuardMiddleware:
     inference requests without a valid bearer token (401). Health, metrics and docs stay open
     for probes and scrapers."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int, tokens: frozenset[str] = frozenset()
-                 ) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body_bytes: int, tokens: frozenset[str] = frozenset()
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.tokens = tokens
@@ -62,11 +64,16 @@ class GuardMiddleware:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         if self.tokens and is_inference(scope["path"]) and not self._authorized(headers):
-            await error_response(Unauthorized("missing or invalid bearer token"))(scope, receive, send)
+            await error_response(Unauthorized("missing or invalid bearer token"))(
+                scope, receive, send
+            )
             return
         media_type = headers.get("content-type", "application/json").split(";")[0].strip()
-        if is_inference(scope["path"]) and scope["method"] == "POST" and \
-                media_type not in JSON_TYPES:
+        if (
+            is_inference(scope["path"])
+            and scope["method"] == "POST"
+            and media_type not in JSON_TYPES
+        ):
             refusal = UnsupportedMediaType(f"send JSON (application/json), not {media_type!r}")
             await error_response(refusal)(scope, receive, send)
             return
@@ -141,12 +148,14 @@ def build_oip_app(get_predictor: PredictorGetter) -> Starlette:
         return JSONResponse({"ready": is_ready}, status_code=200 if is_ready else 503)
 
     async def server_metadata(_: Request) -> Response:
-        return JSONResponse({"name": "modelserve-predictor", "version": "0.1.0",
-                             "extensions": ["placement"]})
+        return JSONResponse(
+            {"name": "modelserve-predictor", "version": "0.1.0", "extensions": ["placement"]}
+        )
 
     async def model_metadata(request: Request) -> Response:
         async def work() -> dict[str, Any]:
             return predictor().oip_metadata(request.path_params["name"])
+
         return await answer(work())
 
     async def model_ready(request: Request) -> Response:
@@ -156,27 +165,32 @@ def build_oip_app(get_predictor: PredictorGetter) -> Starlette:
         except PredictorError as error:
             return error_response(error)
         model = current.models[request.path_params["name"]]
-        return JSONResponse({"name": model.name, "ready": model.ready},
-                            status_code=200 if model.ready else 503)
+        return JSONResponse(
+            {"name": model.name, "ready": model.ready}, status_code=200 if model.ready else 503
+        )
 
     async def infer(request: Request) -> Response:
         async def work() -> dict[str, Any]:
             body = await _json_body(request)
-            return await predictor().oip_infer(request.path_params["name"], body,
-                                               request.path_params.get("version"))
+            return await predictor().oip_infer(
+                request.path_params["name"], body, request.path_params.get("version")
+            )
+
         return await answer(work())
 
-    return Starlette(routes=[
-        Route("/health/live", live),
-        Route("/health/ready", ready),
-        Route("/", server_metadata),
-        Route("/models/{name}", model_metadata),
-        Route("/models/{name}/ready", model_ready),
-        Route("/models/{name}/versions/{version}", model_metadata),
-        Route("/models/{name}/versions/{version}/ready", model_ready),
-        Route("/models/{name}/infer", infer, methods=["POST"]),
-        Route("/models/{name}/versions/{version}/infer", infer, methods=["POST"]),
-    ])
+    return Starlette(
+        routes=[
+            Route("/health/live", live),
+            Route("/health/ready", ready),
+            Route("/", server_metadata),
+            Route("/models/{name}", model_metadata),
+            Route("/models/{name}/ready", model_ready),
+            Route("/models/{name}/versions/{version}", model_metadata),
+            Route("/models/{name}/versions/{version}/ready", model_ready),
+            Route("/models/{name}/infer", infer, methods=["POST"]),
+            Route("/models/{name}/versions/{version}/infer", infer, methods=["POST"]),
+        ]
+    )
 
 
 def placement_view(predictor: Predictor | None) -> dict[str, Any]:
@@ -184,14 +198,22 @@ def placement_view(predictor: Predictor | None) -> dict[str, Any]:
         return {"ready": False, "models": []}
     plan = predictor.plan
     return {
-        "worker": plan.worker_index, "device": str(plan.device), "threads": plan.threads,
-        "cuda_visible_devices": plan.cuda_visible_devices, "ready": predictor.ready,
+        "worker": plan.worker_index,
+        "device": str(plan.device),
+        "threads": plan.threads,
+        "cuda_visible_devices": plan.cuda_visible_devices,
+        "ready": predictor.ready,
         "models": [
-            {"model": m.name, "device": str(m.device), "ready": m.ready, "error": m.error,
-             "version": m.manifest.version if m.manifest else None,
-             "variant": m.variant.value if m.text_model else None,
-             "providers": m.text_model.runner.providers if m.text_model else [],
-             "load_seconds": round(m.load_seconds, 3)}
+            {
+                "model": m.name,
+                "device": str(m.device),
+                "ready": m.ready,
+                "error": m.error,
+                "version": m.manifest.version if m.manifest else None,
+                "variant": m.variant.value if m.text_model else None,
+                "providers": m.text_model.runner.providers if m.text_model else [],
+                "load_seconds": round(m.load_seconds, 3),
+            }
             for m in predictor.models.values()
         ],
     }

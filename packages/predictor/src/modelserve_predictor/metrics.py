@@ -22,8 +22,25 @@ TRUNCATED_TOTAL = f"{PREFIX}_truncated_total"
 MODEL_LOAD_SECONDS = f"{PREFIX}_model_load_seconds"
 MODEL_INFO = f"{PREFIX}_model_info"
 
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1,
-                   0.15, 0.25, 0.5, 1.0, 2.5, 5.0)
+LATENCY_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.0075,
+    0.01,
+    0.015,
+    0.02,
+    0.03,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+)
 BATCH_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128)
 TOKEN_BUCKETS = (8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384)
 
@@ -46,23 +63,45 @@ class Metrics:
 
         return cls(
             inference_seconds=Histogram(
-                INFERENCE_SECONDS, "Model run time per batch (tokenizer + forward pass)",
-                MODEL_LABELS, buckets=LATENCY_BUCKETS),
-            batch_size=Histogram(BATCH_SIZE, "Texts per executed batch", MODEL_LABELS,
-                                 buckets=BATCH_BUCKETS),
-            batch_tokens=Histogram(BATCH_TOKENS, "Padded tokens per executed batch",
-                                   MODEL_LABELS, buckets=TOKEN_BUCKETS),
+                INFERENCE_SECONDS,
+                "Model run time per batch (tokenizer + forward pass)",
+                MODEL_LABELS,
+                buckets=LATENCY_BUCKETS,
+            ),
+            batch_size=Histogram(
+                BATCH_SIZE, "Texts per executed batch", MODEL_LABELS, buckets=BATCH_BUCKETS
+            ),
+            batch_tokens=Histogram(
+                BATCH_TOKENS,
+                "Padded tokens per executed batch",
+                MODEL_LABELS,
+                buckets=TOKEN_BUCKETS,
+            ),
             queue_wait_seconds=Histogram(
-                QUEUE_WAIT_SECONDS, "Time a text waited before its batch started",
-                MODEL_LABELS, buckets=LATENCY_BUCKETS),
-            queue_depth=Gauge(QUEUE_DEPTH, "Texts waiting for a batch", MODEL_LABELS,
-                              multiprocess_mode="livesum"),
-            rejected_total=Counter(REJECTED_TOTAL, "Requests refused for overload",
-                                   (*MODEL_LABELS, "reason")),
-            truncated_total=Counter(TRUNCATED_TOTAL, "Texts truncated to the model maximum",
-                                    MODEL_LABELS),
-            model_load_seconds=Gauge(MODEL_LOAD_SECONDS, "Time to pull, verify, load and warm up",
-                                     MODEL_LABELS, multiprocess_mode="liveall"),
-            model_info=Gauge(MODEL_INFO, "1 for each model served, by worker and device",
-                             (*MODEL_LABELS, "version", "sha256"), multiprocess_mode="liveall"),
+                QUEUE_WAIT_SECONDS,
+                "Time a text waited before its batch started",
+                MODEL_LABELS,
+                buckets=LATENCY_BUCKETS,
+            ),
+            queue_depth=Gauge(
+                QUEUE_DEPTH, "Texts waiting for a batch", MODEL_LABELS, multiprocess_mode="livesum"
+            ),
+            rejected_total=Counter(
+                REJECTED_TOTAL, "Requests refused for overload", (*MODEL_LABELS, "reason")
+            ),
+            truncated_total=Counter(
+                TRUNCATED_TOTAL, "Texts truncated to the model maximum", MODEL_LABELS
+            ),
+            model_load_seconds=Gauge(
+                MODEL_LOAD_SECONDS,
+                "Time to pull, verify, load and warm up",
+                MODEL_LABELS,
+                multiprocess_mode="liveall",
+            ),
+            model_info=Gauge(
+                MODEL_INFO,
+                "1 for each model served, by worker and device",
+                (*MODEL_LABELS, "version", "sha256"),
+                multiprocess_mode="liveall",
+            ),
         )

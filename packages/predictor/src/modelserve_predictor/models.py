@@ -28,14 +28,17 @@ def default_variant(device: Device) -> Variant:
     return Variant.ONNX_FP16 if device.kind == "cuda" else Variant.ONNX_INT8
 
 
-def fetch(registry: Registry, config: ModelConfig, device: Device, cache: Path
-          ) -> tuple[ModelManifest, Path]:
+def fetch(
+    registry: Registry, config: ModelConfig, device: Device, cache: Path
+) -> tuple[ModelManifest, Path]:
     """Resolve, check the variant suits the device, and pull into the cache (verified)."""
     manifest = registry.manifest(config.ref)
     variant = manifest.variant(config.variant or default_variant(device))
     if device.kind not in variant.runtime.devices:
-        raise ConfigError(f"{manifest.name}:{manifest.version} {variant.variant.value} cannot "
-                          f"run on {device.kind} (it targets {', '.join(variant.runtime.devices)})")
+        raise ConfigError(
+            f"{manifest.name}:{manifest.version} {variant.variant.value} cannot "
+            f"run on {device.kind} (it targets {', '.join(variant.runtime.devices)})"
+        )
     folder = cache / manifest.name / str(manifest.version) / variant.variant.value
     if folder.exists():
         try:
@@ -67,8 +70,15 @@ class Row:
 
 
 class ServedModel:
-    def __init__(self, name: str, config: ModelConfig, device: Device, worker: int,
-                 threads: int, metrics: Metrics | None) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: ModelConfig,
+        device: Device,
+        worker: int,
+        threads: int,
+        metrics: Metrics | None,
+    ) -> None:
         self.name = name
         self.config = config
         self.device = device
@@ -89,23 +99,32 @@ class ServedModel:
         return self.text_model.variant
 
     def labels(self) -> dict[str, str]:
-        return {"model": self.name, "variant": self.variant.value, "device": str(self.device),
-                "worker": str(self.worker)}
+        return {
+            "model": self.name,
+            "variant": self.variant.value,
+            "device": str(self.device),
+            "worker": str(self.worker),
+        }
 
     def load(self, registry: Registry, cache: Path, local_device: Device) -> None:
         """Blocking: pull, verify and load. `local_device` is the index after
         CUDA_VISIBLE_DEVICES renumbering."""
         started = time.perf_counter()
         self.manifest, folder = fetch(registry, self.config, self.device, cache)
-        self.text_model = TextModel(folder, device=local_device.kind, threads=self.threads,
-                                    device_id=local_device.index)
+        self.text_model = TextModel(
+            folder, device=local_device.kind, threads=self.threads, device_id=local_device.index
+        )
         self.batcher = Batcher(
-            self.name, self._run_batch, self._executor,
+            self.name,
+            self._run_batch,
+            self._executor,
             max_batch_size=self.config.max_batch_size,
             max_batch_tokens=self.config.max_batch_tokens,
-            max_queue=self.config.max_queue, max_latency_ms=self.config.max_latency_ms,
+            max_queue=self.config.max_queue,
+            max_latency_ms=self.config.max_latency_ms,
             max_tokens_per_text=self.manifest.max_sequence_length,
-            on_batch=self._record_batch, on_reject=self._record_reject,
+            on_batch=self._record_batch,
+            on_reject=self._record_reject,
         )
         self.load_seconds = time.perf_counter() - started
 
@@ -143,8 +162,9 @@ class ServedModel:
             labels = self.labels()
             self.metrics.model_load_seconds.labels(**labels).set(self.load_seconds)
             sha = self.manifest.variant(self.variant).files[0].sha256
-            self.metrics.model_info.labels(**labels, version=str(self.manifest.version),
-                                           sha256=sha).set(1)
+            self.metrics.model_info.labels(
+                **labels, version=str(self.manifest.version), sha256=sha
+            ).set(1)
 
     async def infer(self, texts: list[str]) -> list[Row]:
         if self.batcher is None:

@@ -80,8 +80,10 @@ def plan_workers(
         raise ConfigError(f"GPU list has duplicates: {list(gpus)}")
     for model, allowed in model_gpus.items():
         if not allowed or not set(allowed) <= set(gpus):
-            raise ConfigError(f"model {model!r} is mapped to GPUs {list(allowed)}, "
-                              f"not a non-empty subset of the available {list(gpus)}")
+            raise ConfigError(
+                f"model {model!r} is mapped to GPUs {list(allowed)}, "
+                f"not a non-empty subset of the available {list(gpus)}"
+            )
     total = len(gpus) * workers_per_gpu
     threads = max(1, cpu_count // total)
     plans = []
@@ -90,7 +92,9 @@ def plan_workers(
         placed = {}
         for model in models:
             allowed = list(model_gpus.get(model, gpus))
-            placed[model] = Device("cuda", home if home in allowed else allowed[slot % len(allowed)])
+            placed[model] = Device(
+                "cuda", home if home in allowed else allowed[slot % len(allowed)]
+            )
         plans.append(WorkerPlan(slot + 1, Device("cuda", home), threads, placed))
     return plans
 

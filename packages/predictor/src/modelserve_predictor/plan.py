@@ -18,8 +18,13 @@ def visible_gpus() -> list[int]:
     if shutil.which("nvidia-smi") is None:
         return []
     try:
-        listed = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
-                                capture_output=True, text=True, timeout=10, check=True)
+        listed = subprocess.run(
+            ["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
     except (subprocess.SubprocessError, OSError):
         return []
     return [int(line) for line in listed.stdout.split() if line.strip().isdigit()]
@@ -28,7 +33,10 @@ def visible_gpus() -> list[int]:
 def worker_plans(settings: PredictorSettings) -> list[WorkerPlan]:
     gpus = settings.gpus if settings.gpus is not None else visible_gpus()
     return plan_workers(
-        [m.name for m in settings.models], gpus=gpus,
-        workers_per_gpu=settings.workers_per_gpu, cpu_workers=settings.workers,
-        cpu_count=len(os.sched_getaffinity(0)), model_gpus=parse_gpu_map(settings.gpu_map),
+        [m.name for m in settings.models],
+        gpus=gpus,
+        workers_per_gpu=settings.workers_per_gpu,
+        cpu_workers=settings.workers,
+        cpu_count=len(os.sched_getaffinity(0)),
+        model_gpus=parse_gpu_map(settings.gpu_map),
     )

@@ -74,19 +74,22 @@ class Predictor:
         return self.predictor.ready
 
     @bentoml.api(route="/analyze-sentiment")
-    async def analyze_sentiment(self, text: str | None = None, texts: list[str] | None = None,
-                                model: str | None = None) -> SentimentResponse:
+    async def analyze_sentiment(
+        self, text: str | None = None, texts: list[str] | None = None, model: str | None = None
+    ) -> SentimentResponse:
         """Sentiment of one text (`text`) or several (`texts`): label and per-class scores."""
         return await answer(self.predictor.analyze(text, texts, model))  # type: ignore[return-value]
 
     @bentoml.api(route="/embed")
-    async def embed(self, text: str | None = None, texts: list[str] | None = None,
-                    model: str | None = None) -> EmbedResponse:
+    async def embed(
+        self, text: str | None = None, texts: list[str] | None = None, model: str | None = None
+    ) -> EmbedResponse:
         """Sentence embeddings (L2-normalised) of one text or several."""
         return await answer(self.predictor.embed(text, texts, model))  # type: ignore[return-value]
 
 
 Predictor.add_asgi_middleware(
-    GuardMiddleware, max_body_bytes=SETTINGS.max_request_bytes,
+    GuardMiddleware,
+    max_body_bytes=SETTINGS.max_request_bytes,
     tokens=frozenset(SETTINGS.tokens()),
 )

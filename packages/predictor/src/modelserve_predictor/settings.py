@@ -20,8 +20,11 @@ from modelserve_registry.manifest import Variant
 from modelserve_registry.references import ModelReference
 
 RESOLVED_ENV = "PREDICTOR_RESOLVED_SETTINGS"
-DEFAULT_MODELS = ["sentiment-minilm@production", "minilm-embed@production",
-                  "roberta-base-synthetic@production"]
+DEFAULT_MODELS = [
+    "sentiment-minilm@production",
+    "minilm-embed@production",
+    "roberta-base-synthetic@production",
+]
 
 
 class ModelConfig(BaseModel):
@@ -29,13 +32,15 @@ class ModelConfig(BaseModel):
 
     ref: str = Field(description="NAME[:VERSION|@ALIAS] in the registry")
     variant: Variant | None = Field(
-        default=None, description="None: the best for the device (onnx-int8 on CPU, "
-                                   "onnx-fp16 on GPU)")
+        default=None,
+        description="None: the best for the device (onnx-int8 on CPU, onnx-fp16 on GPU)",
+    )
     max_batch_size: int = Field(default=32, ge=1, le=1024)
     max_batch_tokens: int = Field(default=4096, ge=16)
     max_queue: int = Field(default=256, ge=1, description="texts waiting before 429")
     max_latency_ms: float = Field(
-        default=0.0, ge=0, description="extra wait for a fuller batch; 0 = run when free")
+        default=0.0, ge=0, description="extra wait for a fuller batch; 0 = run when free"
+    )
 
     @field_validator("ref")
     @classmethod
@@ -65,7 +70,8 @@ class PredictorSettings(BaseSettings):
 
     # NoDecode: PREDICTOR_MODELS is "a@production=onnx-int8,b" or a JSON list; parsed below.
     models: Annotated[list[ModelConfig], NoDecode] = Field(
-        default_factory=lambda: [ModelConfig(ref=r) for r in DEFAULT_MODELS])
+        default_factory=lambda: [ModelConfig(ref=r) for r in DEFAULT_MODELS]
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=3000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, description="workers when no GPU is used")
