@@ -114,3 +114,9 @@ def test_max_latency_waits_for_a_fuller_batch() -> None:
         await batcher.stop()
 
     run(scenario())
+
+
+def test_select_batch_caps_padding_waste() -> None:
+    queue = pending([10, 12, 40, 11])
+    assert select_batch(queue, 8, 10_000, max_padding_ratio=1.25) == [0, 1, 3]
+    assert select_batch(queue, 8, 10_000) == [0, 1, 2, 3]

@@ -30,7 +30,11 @@ class Runner(Protocol):
 
 class OnnxRunner:
     def __init__(
-        self, path: Path, device: str = "cpu", threads: int | None = None, device_id: int = 0
+        self,
+        path: Path,
+        device: str = "cpu",
+        threads: int | None = None,
+        device_id: int = 0,
     ) -> None:
         import onnxruntime as ort
 
@@ -97,7 +101,11 @@ class TextModel:
     """A pulled variant ready to answer: `predict(texts)` -> logits or embeddings."""
 
     def __init__(
-        self, folder: Path, device: str = "cpu", threads: int | None = None, device_id: int = 0
+        self,
+        folder: Path,
+        device: str = "cpu",
+        threads: int | None = None,
+        device_id: int = 0,
     ) -> None:
         from transformers import AutoTokenizer
 
@@ -107,26 +115,27 @@ class TextModel:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         self.tokenizer = AutoTokenizer.from_pretrained(folder / TOKENIZER_DIR)
         self.max_length = self.manifest.max_sequence_length
+        self.pad_id = int(self.tokenizer.pad_token_id or 0)
         if self.variant.engine == "onnxruntime":
             self.runner: Runner = OnnxRunner(folder / ONNX_FILE, device, threads, device_id)
         else:
             self.runner = TorchRunner(folder, self.manifest, device, threads)
 
     def encode(self, texts: list[str]) -> Encoded:
-        full = self.tokenizer(texts, truncation=False, verbose=False)["input_ids"]
-        truncated = [len(ids) > self.max_length for ids in full]
-        batch = self.tokenizer(
-            texts,
-            padding="longest",
-            truncation=True,
-            max_length=self.max_length,
-            return_tensors="np",
-        )
-        return Encoded(
-            input_ids=batch["input_ids"].astype(np.int64),
-            attention_mask=batch["attention_mask"].astype(np.int64),
-            truncated=truncated,
-        )
+        """One tokenizer pass: truncate to the model maximum (keeping the final special
+        token) and pad to the batch's own longest text."""
+        ids = self.tokenizer(texts, truncation=False, verbose=False)["input_ids"]
+        limit = self.max_length
+        truncated = [len(row) > limit for row in ids]
+        width = min(limit, max(len(row) for row in ids))
+        input_ids = np.full((len(ids), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(ids), width), dtype=np.int64)
+        for i, row in enumerate(ids):
+            if len(row) > limit:
+                row = [*row[: limit - 1], row[-1]]
+            input_ids[i, : len(row)] = row
+            mask[i, : len(row)] = 1
+        return Encoded(input_ids=input_ids, attention_mask=mask, truncated=truncated)
 
     def run(self, encoded: Encoded) -> np.ndarray:
         return self.runner(encoded.input_ids, encoded.attention_mask)

@@ -35,24 +35,31 @@ class Pending:
 
 
 def select_batch(
-    queue: Sequence[Pending], max_batch_size: int, max_batch_tokens: int, window: int = 4
+    queue: Sequence[Pending],
+    max_batch_size: int,
+    max_batch_tokens: int,
+    max_padding_ratio: float = float("inf"),
+    window: int = 4,
 ) -> list[int]:
     """Indices (into `queue`, oldest first) of the next batch: the oldest item, then the items
-    nearest to it in length while batch_size * longest <= max_batch_tokens."""
+    nearest to it in length while batch_size * longest <= max_batch_tokens and the padded
+    tokens stay within max_padding_ratio of the real ones."""
     if not queue:
         return []
     candidates = range(1, min(len(queue), max_batch_size * window))
     anchor = queue[0].tokens
     ordered = sorted(candidates, key=lambda i: (abs(queue[i].tokens - anchor), i))
-    chosen, longest = [0], anchor
+    chosen, longest, real = [0], anchor, anchor
     for index in ordered:
         if len(chosen) >= max_batch_size:
             break
-        widest = max(longest, queue[index].tokens)
-        if widest * (len(chosen) + 1) > max_batch_tokens:
+        tokens = queue[index].tokens
+        widest = max(longest, tokens)
+        padded = widest * (len(chosen) + 1)
+        if padded > max_batch_tokens or padded > max_padding_ratio * (real + tokens):
             continue
         chosen.append(index)
-        longest = widest
+        longest, real = widest, real + tokens
     return sorted(chosen)
 
 
@@ -76,6 +83,7 @@ class Batcher:
         max_queue: int = 256,
         max_latency_ms: float = 0.0,
         max_tokens_per_text: int = 512,
+        max_padding_ratio: float = float("inf"),
         on_batch: Callable[[BatchReport], None] = lambda _: None,
         on_reject: Callable[[], None] = lambda: None,
     ) -> None:
@@ -87,6 +95,7 @@ class Batcher:
         self.max_queue = max_queue
         self.max_latency_s = max_latency_ms / 1000
         self.max_tokens_per_text = max_tokens_per_text
+        self.max_padding_ratio = max_padding_ratio
         self.on_batch = on_batch
         self.on_reject = on_reject
         self.queue: list[Pending] = []
@@ -149,7 +158,9 @@ class Batcher:
                     if wait > 0:
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(self._wait_full(), wait)
-                indices = select_batch(self.queue, self.max_batch_size, self.max_batch_tokens)
+                indices = select_batch(
+                    self.queue, self.max_batch_size, self.max_batch_tokens, self.max_padding_ratio
+                )
                 picked = set(indices)
                 batch = [self.queue[i] for i in indices]
                 self.queue = [p for i, p in enumerate(self.queue) if i not in picked]

@@ -78,8 +78,11 @@ class GuardMiddleware:
             await error_response(refusal)(scope, receive, send)
             return
         declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_body_bytes:
-            await error_response(self._too_large())(scope, receive, send)
+        if declared.isdigit():
+            if int(declared) > self.max_body_bytes:
+                await error_response(self._too_large())(scope, receive, send)
+                return
+            await self.app(scope, receive, send)  # size known and fine: no wrapping needed
             return
         seen = 0
         too_large = False

@@ -24,6 +24,13 @@ from modelserve_registry.manifest import ModelManifest, Variant
 from modelserve_registry.store import Registry, verify_pulled
 
 
+# On 2 CPU cores INT8 is compute-bound at batch 1 (measured: 274 texts/s at batch 1, 89 at
+# batch 32 of random Sp1786 texts): batch only texts of nearly equal length. GPUs gain from
+# width and tolerate padding.
+CPU_PADDING_RATIO = 1.25
+GPU_PADDING_RATIO = 4.0
+
+
 def default_variant(device: Device) -> Variant:
     return Variant.ONNX_FP16 if device.kind == "cuda" else Variant.ONNX_INT8
 
@@ -112,7 +119,10 @@ class ServedModel:
         started = time.perf_counter()
         self.manifest, folder = fetch(registry, self.config, self.device, cache)
         self.text_model = TextModel(
-            folder, device=local_device.kind, threads=self.threads, device_id=local_device.index
+            folder,
+            device=local_device.kind,
+            threads=self.threads,
+            device_id=local_device.index,
         )
         self.batcher = Batcher(
             self.name,
@@ -123,6 +133,8 @@ class ServedModel:
             max_queue=self.config.max_queue,
             max_latency_ms=self.config.max_latency_ms,
             max_tokens_per_text=self.manifest.max_sequence_length,
+            max_padding_ratio=self.config.max_padding_ratio
+            or (CPU_PADDING_RATIO if self.device.kind == "cpu" else GPU_PADDING_RATIO),
             on_batch=self._record_batch,
             on_reject=self._record_reject,
         )

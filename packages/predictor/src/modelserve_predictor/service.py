@@ -50,6 +50,7 @@ def _pin_gpus(visible: str | None) -> None:
     workers=len(PLANS),
     traffic={"timeout": SETTINGS.request_timeout_s},
     metrics={"enabled": True, "namespace": "bentoml_service"},
+    logging={"access": {"enabled": SETTINGS.access_log}},
 )
 class Predictor:
     def __init__(self) -> None:

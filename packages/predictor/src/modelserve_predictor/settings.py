@@ -38,6 +38,12 @@ class ModelConfig(BaseModel):
     max_batch_size: int = Field(default=32, ge=1, le=1024)
     max_batch_tokens: int = Field(default=4096, ge=16)
     max_queue: int = Field(default=256, ge=1, description="texts waiting before 429")
+    max_padding_ratio: float | None = Field(
+        default=None,
+        ge=1.0,
+        description="padded/real tokens allowed in a batch; None: 1.25 on CPU (where padding "
+        "costs more than batching saves), 4 on GPU",
+    )
     max_latency_ms: float = Field(
         default=0.0, ge=0, description="extra wait for a fuller batch; 0 = run when free"
     )
@@ -82,6 +88,9 @@ class PredictorSettings(BaseSettings):
     max_texts_per_request: int = Field(default=64, ge=1)
     max_text_chars: int = Field(default=20_000, ge=1)
     request_timeout_s: float = Field(default=30.0, gt=0)
+    access_log: bool = Field(
+        default=False, description="BentoML's per-request log lines (cost CPU on small machines)"
+    )
     auth_tokens: list[SecretStr] = Field(default_factory=list)
     auth_token_file: Path | None = None
     registry_uri: str | None = Field(default=None, description="default: REGISTRY_URI")
