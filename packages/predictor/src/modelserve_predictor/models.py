@@ -23,7 +23,6 @@ from modelserve_registry.inference import TextModel
 from modelserve_registry.manifest import ModelManifest, Variant
 from modelserve_registry.store import Registry, verify_pulled
 
-
 # On 2 CPU cores INT8 is compute-bound at batch 1 (measured: 274 texts/s at batch 1, 89 at
 # batch 32 of random Sp1786 texts): batch only texts of nearly equal length. GPUs gain from
 # width and tolerate padding.
