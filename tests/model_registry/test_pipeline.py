@@ -94,3 +94,17 @@ def test_sources_without_safetensors_or_config_are_refused(tmp_path: Path) -> No
     (tmp_path / "pytorch_model.bin").write_bytes(b"pickle")
     with pytest.raises(UnsafeArtifact, match="safetensors"):
         export_and_push(registry, tmp_path, "pickled", [Variant.ONNX_FP32])
+
+
+def test_one_pass_encoding_matches_the_tokenizers_own_truncation_and_padding(
+    exported_store: Path, tmp_path: Path
+) -> None:
+    model = TextModel(Registry.open(str(exported_store)).pull("tiny", "onnx-int8", tmp_path))
+    texts = ["short", "a somewhat longer sentence here", "long " * 300, "ünïcödé ok?"]
+    ours = model.encode(texts)
+    theirs = model.tokenizer(
+        texts, padding="longest", truncation=True, max_length=model.max_length, return_tensors="np"
+    )
+    np.testing.assert_array_equal(ours.input_ids, theirs["input_ids"])
+    np.testing.assert_array_equal(ours.attention_mask, theirs["attention_mask"])
+    assert ours.truncated == [False, False, True, False]
