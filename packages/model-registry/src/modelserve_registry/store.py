@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from pydantic import ValidationError
 
@@ -128,27 +129,42 @@ class Registry:
             for path in files
         ]
 
-    def _download(self, entry: FileEntry, target: Path, progress: Progress | None) -> None:
-        """Stream one blob to `target`, hashing as it goes; raise naming the file if it differs."""
-        digest = hashlib.sha256()
-        written = 0
-        with self.backend.open_read(_blob_key(entry.sha256)) as source, open(target, "wb") as out:
+    def _stream(
+        self, digest: str, out: BinaryIO | None, progress: Progress | None
+    ) -> tuple[str, int]:
+        """Read a blob through sha256 (copying it to `out` if given): (hex digest, bytes)."""
+        digest_of = hashlib.sha256()
+        size = 0
+        with self.backend.open_read(_blob_key(digest)) as source:
             while chunk := source.read(CHUNK):
-                digest.update(chunk)
-                out.write(chunk)
-                written += len(chunk)
+                digest_of.update(chunk)
+                size += len(chunk)
+                if out is not None:
+                    out.write(chunk)
                 if progress:
                     progress(len(chunk))
-        if written != entry.size:
-            raise IntegrityError(
-                f"{entry.path}: blob {entry.sha256[:12]} is truncated or padded "
-                f"({written} bytes, manifest says {entry.size})"
+        return digest_of.hexdigest(), size
+
+    @staticmethod
+    def _mismatch(entry: FileEntry, digest: str, size: int) -> str | None:
+        if size != entry.size:
+            return (
+                f"blob {entry.sha256[:12]} is truncated or padded ({size} bytes, "
+                f"manifest says {entry.size})"
             )
-        if digest.hexdigest() != entry.sha256:
-            raise IntegrityError(
-                f"{entry.path}: blob {entry.sha256[:12]} is corrupt "
-                f"(sha256 {digest.hexdigest()[:12]}... does not match the manifest)"
+        if digest != entry.sha256:
+            return (
+                f"blob {entry.sha256[:12]} is corrupt (sha256 {digest[:12]}... does not "
+                "match the manifest)"
             )
+        return None
+
+    def _download(self, entry: FileEntry, target: Path, progress: Progress | None) -> None:
+        """Stream one blob to `target`, hashing as it goes; raise naming the file if it differs."""
+        with open(target, "wb") as out:
+            digest, size = self._stream(entry.sha256, out, progress)
+        if problem := self._mismatch(entry, digest, size):
+            raise IntegrityError(f"{entry.path}: {problem}")
 
     # -- versions ----------------------------------------------------------------------
 
@@ -272,22 +288,9 @@ class Registry:
         return problems
 
     def _check_blob(self, entry: FileEntry, progress: Progress | None) -> str | None:
-        key = _blob_key(entry.sha256)
-        if not self.backend.exists(key):
+        if not self.backend.exists(_blob_key(entry.sha256)):
             return f"blob {entry.sha256[:12]} is missing"
-        digest = hashlib.sha256()
-        size = 0
-        with self.backend.open_read(key) as source:
-            while chunk := source.read(CHUNK):
-                digest.update(chunk)
-                size += len(chunk)
-                if progress:
-                    progress(len(chunk))
-        if size != entry.size:
-            return f"blob {entry.sha256[:12]} has {size} bytes, expected {entry.size} (truncated)"
-        if digest.hexdigest() != entry.sha256:
-            return f"blob {entry.sha256[:12]} is corrupt (sha256 mismatch)"
-        return None
+        return self._mismatch(entry, *self._stream(entry.sha256, None, progress))
 
     # -- pull ----------------------------------------------------------------------------
 
