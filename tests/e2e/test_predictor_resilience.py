@@ -124,7 +124,7 @@ def test_the_published_openapi_spec_fuzzes_without_a_server_error(server: Server
     assert result.returncode == 0, result.stdout[-4000:]
 
 
-def _serve_once(tmp_path: Path, registry: Path, *model_args: str) -> subprocess.CompletedProcess:
+def _serve_once(tmp_path: Path, registry: Path | str, *model_args: str) -> subprocess.CompletedProcess:
     predictor = Path(sys.executable).parent / "predictor"
     env = {**os.environ, "REGISTRY_CACHE_DIR": str(tmp_path / "cache")}
     return subprocess.run(
@@ -146,6 +146,8 @@ def test_serve_refuses_a_missing_model_or_variant_in_one_line(
     )
     variant = _serve_once(tmp_path, e2e_registry, "--model", "tiny-sentiment=pytorch-fp16")
     assert variant.returncode == 3 and "has no variant 'pytorch-fp16'" in variant.stderr
+    unreachable = _serve_once(tmp_path, "gs://bucket/x", "--model", "tiny-sentiment")
+    assert unreachable.returncode == 7 and "unsupported registry URI" in unreachable.stderr
     bad = _serve_once(tmp_path, e2e_registry, "--model", "tiny-sentiment=onnx-int4")
     assert bad.returncode == 2 and "bad model spec" in bad.stderr
 
