@@ -141,14 +141,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     elif placement is not None:
         failed = [m for m in placement["models"] if m.get("error")]
         for model in failed:
-            err.print(f"NOT READY: {model['model']}: {model['error']}", highlight=False)
+            err.print(
+                f"NOT READY: {model['model']}: {model['error']}", highlight=False, soft_wrap=True
+            )
         if not failed:
+            # plain print: one unwrapped line per model, whatever the terminal width
             for line in lines:
-                out.print(f"serving {line} at {url}", highlight=False)
-            out.print(
+                print(f"serving {line} at {url}", flush=True)
+            print(
                 f"ready: {url}/analyze-sentiment  {url}/embed  {url}/v2  "
                 f"{url}/metrics  {url}/placement",
-                highlight=False,
+                flush=True,
             )
     return process.wait()
 
