@@ -124,7 +124,9 @@ def test_the_published_openapi_spec_fuzzes_without_a_server_error(server: Server
     assert result.returncode == 0, result.stdout[-4000:]
 
 
-def _serve_once(tmp_path: Path, registry: Path | str, *model_args: str) -> subprocess.CompletedProcess:
+def _serve_once(
+    tmp_path: Path, registry: Path | str, *model_args: str
+) -> subprocess.CompletedProcess:
     predictor = Path(sys.executable).parent / "predictor"
     env = {**os.environ, "REGISTRY_CACHE_DIR": str(tmp_path / "cache")}
     return subprocess.run(
