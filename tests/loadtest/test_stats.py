@@ -47,5 +47,5 @@ def test_effect_sizes_and_the_bootstrap_interval() -> None:
     diff, low, high = bootstrap_ci(fast, slow, 50, resamples=500)
     assert low < diff < high and low > 20
     assert verdict(low, high) == "second is slower"
-    same_diff, same_low, same_high = bootstrap_ci(fast, rng.normal(100, 10, 400), 50, 500)
+    _, same_low, same_high = bootstrap_ci(fast, rng.normal(100, 10, 400), 50, 500)
     assert verdict(same_low, same_high) == "no detectable difference"

@@ -1,0 +1,3 @@
+from modelserve_loadtest.cli import main
+
+main()

@@ -1,0 +1,58 @@
+"""Request bodies: texts from a CSV column (or a small built-in set), shaped for the
+predictor's /analyze-sentiment or the Open Inference Protocol infer route."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+from pathlib import Path
+
+from modelserve_loadtest.errors import BadArguments
+
+BUILT_IN = [
+    "I love this product, it works perfectly!",
+    "This is the worst service I have ever experienced.",
+    "The package arrived on Tuesday.",
+    "Not bad at all, though the battery could last longer.",
+    "Thanks so much for the quick reply, that solved it :)",
+    "@airline my flight got cancelled again and nobody tells us anything #fail",
+    "The hotel staff were friendly and the breakfast was excellent.",
+    "Honestly? Overrated.",
+]
+
+
+def read_texts(path: str | None, column: str = "text", limit: int = 10_000) -> list[str]:
+    if path is None:
+        return list(BUILT_IN)
+    file = Path(path)
+    if not file.exists():
+        raise BadArguments(f"texts file {file} does not exist")
+    with open(file, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if not reader.fieldnames or column not in reader.fieldnames:
+            raise BadArguments(f"{file} has no column {column!r} (has {reader.fieldnames})")
+        texts = [row[column].strip() for row in itertools.islice(reader, limit)]
+        texts = [text for text in texts if text]
+    if not texts:
+        raise BadArguments(f"{file} holds no non-empty {column!r} values")
+    return texts
+
+
+def route(endpoint: str, model: str | None) -> str:
+    if endpoint == "analyze":
+        return "/analyze-sentiment"
+    if endpoint == "oip":
+        if not model:
+            raise BadArguments("--endpoint oip needs --model")
+        return f"/v2/models/{model}/infer"
+    raise BadArguments(f"unknown endpoint {endpoint!r}: use analyze or oip")
+
+
+def bodies(texts: list[str], endpoint: str, model: str | None) -> list[dict]:
+    if endpoint == "oip":
+        return [
+            {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": [t]}]}
+            for t in texts
+        ]
+    extra = {"model": model} if model else {}
+    return [{"text": t, **extra} for t in texts]
