@@ -68,6 +68,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from modelserve_loadtest.compare import compare, load_variant, markdown
+
+    if len(args.runs) < 1:
+        raise BadArguments("give at least one run folder")
+    result = compare([load_variant(Path(folder)) for folder in args.runs], resamples=args.resamples)
+    text = markdown(result)
+    if args.out:
+        Path(args.out).write_text(text)
+        Path(args.out).with_suffix(".json").write_text(json.dumps(result, indent=2))
+    print(text)
+    return 0
+
+
 def build_parser(settings: LoadtestSettings) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="loadtest", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -92,6 +106,11 @@ def build_parser(settings: LoadtestSettings) -> argparse.ArgumentParser:
     run.add_argument("--out", required=True)
     run.add_argument("--quiet", action="store_true")
     run.set_defaults(handler=cmd_run)
+    comparison = sub.add_parser("compare", help="Tables 3/4 and pairwise statistics of runs")
+    comparison.add_argument("runs", nargs="+", help="run folders (or folders of repeated runs)")
+    comparison.add_argument("--out", default=None, help="Markdown file (JSON written beside)")
+    comparison.add_argument("--resamples", type=int, default=2000)
+    comparison.set_defaults(handler=cmd_compare)
     return parser
 
 

@@ -3,7 +3,6 @@ short Markdown report linking them."""
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import Any
@@ -11,43 +10,8 @@ from typing import Any
 import numpy as np
 
 from modelserve_loadtest.arrivals import GammaArrivals
-from modelserve_loadtest.runner import Record
+from modelserve_loadtest.records import Record, write_requests
 from modelserve_loadtest.stats import interarrival_summary, latency_summary, slo_attainment
-
-FIELDS = ["index", "intended", "sent", "finished", "latency_ms", "status", "error"]
-
-
-def write_requests(records: list[Record], path: Path) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(FIELDS)
-        for r in records:
-            writer.writerow(
-                [
-                    r.index,
-                    f"{r.intended:.6f}",
-                    "" if r.sent is None else f"{r.sent:.6f}",
-                    "" if r.finished is None else f"{r.finished:.6f}",
-                    "" if r.latency_ms is None else f"{r.latency_ms:.3f}",
-                    r.status,
-                    r.error or "",
-                ]
-            )
-
-
-def read_requests(path: Path) -> list[Record]:
-    with open(path, newline="", encoding="utf-8") as handle:
-        return [
-            Record(
-                int(row["index"]),
-                float(row["intended"]),
-                float(row["sent"]) if row["sent"] else None,
-                float(row["finished"]) if row["finished"] else None,
-                int(row["status"]),
-                row["error"] or None,
-            )
-            for row in csv.DictReader(handle)
-        ]
 
 
 def summarize(

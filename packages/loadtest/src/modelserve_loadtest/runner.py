@@ -20,23 +20,7 @@ from locust import FastHttpUser, task
 from locust.env import Environment
 from locust.exception import StopUser
 
-
-@dataclass
-class Record:
-    index: int
-    intended: float  # epoch seconds
-    sent: float | None
-    finished: float | None
-    status: int
-    error: str | None
-
-    @property
-    def latency_ms(self) -> float | None:
-        return None if self.finished is None else 1000 * (self.finished - self.intended)
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.status < 300 and self.error is None
+from modelserve_loadtest.records import Record
 
 
 @dataclass
