@@ -5,6 +5,7 @@ request are held until the stall ends (a stalled server, as in a GC pause or a r
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import threading
 import time
@@ -14,7 +15,9 @@ first_request: list[float] = []
 lock = threading.Lock()
 
 
-def make_handler(delay_s: float, stall_at: float, stall_s: float) -> type:
+def make_handler(delay_s: float, stall_at: float, stall_s: float, serial: bool = False) -> type:
+    worker = threading.Lock() if serial else contextlib.nullcontext()
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -28,7 +31,8 @@ def make_handler(delay_s: float, stall_at: float, stall_s: float) -> type:
             since = now - first_request[0]
             if stall_s and stall_at <= since < stall_at + stall_s:
                 time.sleep(stall_at + stall_s - since)
-            time.sleep(delay_s)
+            with worker:  # serial: one request served at a time, capacity 1 / delay
+                time.sleep(delay_s)
             body = json.dumps({"ok": True}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -48,9 +52,11 @@ def main() -> None:
     parser.add_argument("--delay-ms", type=float, default=5)
     parser.add_argument("--stall-at", type=float, default=0)
     parser.add_argument("--stall-s", type=float, default=0)
+    parser.add_argument("--serial", action="store_true", help="one request at a time")
     args = parser.parse_args()
     server = ThreadingHTTPServer(
-        ("127.0.0.1", args.port), make_handler(args.delay_ms / 1000, args.stall_at, args.stall_s)
+        ("127.0.0.1", args.port),
+        make_handler(args.delay_ms / 1000, args.stall_at, args.stall_s, args.serial),
     )
     server.daemon_threads = True
     server.serve_forever()

@@ -20,23 +20,10 @@ from tests.conftest import free_port
 HERE = Path(__file__).parent
 
 
-@pytest.fixture
-def stalling_server() -> Iterator[str]:
+def start_stall_server(*args: str) -> tuple[str, subprocess.Popen]:
     port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            str(HERE / "stall_server.py"),
-            "--port",
-            str(port),
-            "--delay-ms",
-            "5",
-            "--stall-at",
-            "2",
-            "--stall-s",
-            "1",
-        ]
-    )
+    command = [sys.executable, str(HERE / "stall_server.py"), "--port", str(port), *args]
+    process = subprocess.Popen(command)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
@@ -44,9 +31,45 @@ def stalling_server() -> Iterator[str]:
             break
         except OSError:
             time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{port}", process
+
+
+@pytest.fixture
+def stalling_server() -> Iterator[str]:
+    url, process = start_stall_server("--delay-ms", "5", "--stall-at", "2", "--stall-s", "1")
+    yield url
     process.kill()
     process.wait(timeout=10)
+
+
+def test_sweep_finds_the_capacity_of_a_serial_server(tmp_path: Path) -> None:
+    url, process = start_stall_server("--delay-ms", "20", "--serial")  # capacity 50 req/s
+    try:
+        result = loadtest(
+            "sweep",
+            "--host",
+            url,
+            "--slo-p99-ms",
+            "300",
+            "--start-rate",
+            "10",
+            "--max-rate",
+            "200",
+            "--step-duration",
+            "4",
+            "--precision",
+            "0.15",
+            "--out",
+            str(tmp_path),
+        )
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+    assert result.returncode == 0, result.stderr
+    sweep = json.loads((tmp_path / "sweep.json").read_text())
+    assert 20 <= sweep["capacity_rps"] <= 50
+    rates = [s["rate"] for s in sweep["steps"]]
+    assert rates[:3] == [10, 20, 40] and (tmp_path / "sweep.png").stat().st_size > 0
 
 
 def loadtest(*args: str) -> subprocess.CompletedProcess:

@@ -9,15 +9,17 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from modelserve_loadtest.arrivals import scenario
 from modelserve_loadtest.errors import BadArguments, LoadtestError
+from modelserve_loadtest.runner import RunPlan
 from modelserve_loadtest.settings import LoadtestSettings
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from modelserve_loadtest.payloads import bodies, read_texts, route
     from modelserve_loadtest.report import save_run, summarize
-    from modelserve_loadtest.runner import RunPlan, run
+    from modelserve_loadtest.runner import run
 
     try:
         process = scenario(args.scenario, rate=args.rate, shape=args.shape)
@@ -25,15 +27,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise BadArguments(str(exc)) from None
     if args.duration <= 0:
         raise BadArguments("--duration must be positive")
-    offsets = process.schedule(args.duration, args.seed)
-    headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
-    plan = RunPlan(
-        offsets=offsets,
-        path=route(args.endpoint, args.model),
-        bodies=bodies(read_texts(args.texts, args.column), args.endpoint, args.model),
-        max_in_flight=args.max_in_flight,
-        headers=headers,
-    )
+    plan = _plan(args, process.schedule(args.duration, args.seed))
     records = run(args.host, plan, progress=not args.quiet)
     summary = summarize(records, args.duration, process, args.slo_ms)
     summary["scenario"] = {
@@ -68,6 +62,93 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plan(args: argparse.Namespace, offsets: np.ndarray) -> RunPlan:
+    from modelserve_loadtest.payloads import bodies, read_texts, route
+
+    headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
+    return RunPlan(
+        offsets=offsets,
+        path=route(args.endpoint, args.model),
+        bodies=bodies(read_texts(args.texts, args.column), args.endpoint, args.model),
+        max_in_flight=args.max_in_flight,
+        headers=headers,
+    )
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from modelserve_loadtest.report import summarize
+    from modelserve_loadtest.runner import run
+    from modelserve_loadtest.sweep import Step, search_capacity
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def measure(rate: float) -> Step:
+        process = scenario(args.scenario, rate=rate, shape=args.shape)
+        records = run(
+            args.host, _plan(args, process.schedule(args.step_duration, args.seed)), progress=False
+        )
+        summary = summarize(records, args.step_duration, process)
+        failed = summary["failures"] + summary["dropped"]
+        step = Step(
+            rate=rate,
+            p99_ms=summary["latency_ms"]["p99"],
+            failure_rate=failed / max(1, summary["requests"]),
+            requests=summary["requests"],
+        )
+        p99 = "-" if step.p99_ms is None else f"{step.p99_ms:.0f} ms"
+        print(
+            f"rate {rate:8.2f}/s  p99 {p99:>9}  failures {100 * step.failure_rate:5.2f}%  "
+            f"{'ok' if step.passes(args.slo_p99_ms, 0.01) else 'over'}",
+            file=sys.stderr,
+        )
+        return step
+
+    try:
+        scenario(args.scenario, shape=args.shape)
+    except ValueError as exc:
+        raise BadArguments(str(exc)) from None
+    capacity = search_capacity(
+        measure,
+        args.slo_p99_ms,
+        start_rate=args.start_rate,
+        max_rate=args.max_rate,
+        precision=args.precision,
+    )
+    result = {
+        **capacity.as_dict(),
+        "slo_p99_ms": args.slo_p99_ms,
+        "scenario": args.scenario,
+        "step_duration_s": args.step_duration,
+        "host": args.host,
+    }
+    (out / "sweep.json").write_text(json.dumps(result, indent=2))
+    _plot_sweep(capacity, args.slo_p99_ms, out / "sweep.png")
+    print(json.dumps({"capacity_rps": capacity.rate, "out": str(out)}))
+    return 0
+
+
+def _plot_sweep(capacity, slo_ms: float, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = sorted((s for s in capacity.steps if s.p99_ms is not None), key=lambda s: s.rate)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot([s.rate for s in steps], [s.p99_ms for s in steps], "o-", label="p99")
+    ax.axhline(slo_ms, color="red", ls="--", label=f"SLO {slo_ms:g} ms")
+    if capacity.rate:
+        ax.axvline(capacity.rate, color="green", ls=":", label=f"capacity {capacity.rate:.1f}/s")
+    ax.set_xlabel("arrival rate (req/s)")
+    ax.set_ylabel("p99 latency (ms)")
+    ax.set_yscale("log")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from modelserve_loadtest.compare import compare, load_variant, markdown
 
@@ -85,27 +166,39 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def build_parser(settings: LoadtestSettings) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="loadtest", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+
+    def traffic_flags(cmd: argparse.ArgumentParser) -> None:
+        cmd.add_argument("--host", default=settings.host)
+        cmd.add_argument(
+            "--scenario",
+            default=settings.scenario,
+            help="steady (k=1), moderate (k=1.2), extreme (k=0.8), or any --shape",
+        )
+        cmd.add_argument("--shape", type=float, default=settings.shape)
+        cmd.add_argument("--seed", type=int, default=settings.seed)
+        cmd.add_argument("--endpoint", default=settings.endpoint, choices=["analyze", "oip"])
+        cmd.add_argument("--model", default=settings.model)
+        cmd.add_argument("--texts", default=settings.texts, help="CSV with a text column")
+        cmd.add_argument("--column", default=settings.column)
+        cmd.add_argument("--max-in-flight", type=int, default=settings.max_in_flight)
+        cmd.add_argument("--token", default=settings.token, help="bearer token (LOADTEST_TOKEN)")
+        cmd.add_argument("--out", required=True)
+
     run = sub.add_parser("run", help="one open-loop run (flags also read LOADTEST_<FLAG>)")
-    run.add_argument("--host", default=settings.host)
-    run.add_argument(
-        "--scenario",
-        default=settings.scenario,
-        help="steady (k=1), moderate (k=1.2), extreme (k=0.8), or any with --shape",
-    )
+    traffic_flags(run)
     run.add_argument("--rate", type=float, default=settings.rate, help="req/s (default 0.5)")
-    run.add_argument("--shape", type=float, default=settings.shape)
     run.add_argument("--duration", type=float, default=settings.duration)
-    run.add_argument("--seed", type=int, default=settings.seed)
-    run.add_argument("--endpoint", default=settings.endpoint, choices=["analyze", "oip"])
-    run.add_argument("--model", default=settings.model)
-    run.add_argument("--texts", default=settings.texts, help="CSV with a text column")
-    run.add_argument("--column", default=settings.column)
-    run.add_argument("--max-in-flight", type=int, default=settings.max_in_flight)
     run.add_argument("--slo-ms", type=float, default=settings.slo_ms)
-    run.add_argument("--token", default=settings.token, help="bearer token (LOADTEST_TOKEN)")
-    run.add_argument("--out", required=True)
     run.add_argument("--quiet", action="store_true")
     run.set_defaults(handler=cmd_run)
+    sweep = sub.add_parser("sweep", help="largest rate with p99 under the SLO, failures < 1%%")
+    traffic_flags(sweep)
+    sweep.add_argument("--slo-p99-ms", type=float, required=True)
+    sweep.add_argument("--start-rate", type=float, default=1.0)
+    sweep.add_argument("--max-rate", type=float, default=1000.0)
+    sweep.add_argument("--step-duration", type=float, default=30.0)
+    sweep.add_argument("--precision", type=float, default=0.1)
+    sweep.set_defaults(handler=cmd_sweep)
     comparison = sub.add_parser("compare", help="Tables 3/4 and pairwise statistics of runs")
     comparison.add_argument("runs", nargs="+", help="run folders (or folders of repeated runs)")
     comparison.add_argument("--out", default=None, help="Markdown file (JSON written beside)")

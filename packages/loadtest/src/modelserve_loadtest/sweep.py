@@ -1,0 +1,73 @@
+"""Capacity search, like MLPerf's Server scenario: the largest open-loop arrival rate whose p99
+stays under the SLO with under 1% failures. Ramp up by doubling until a step fails, then bisect
+between the last passing and the first failing rate."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Step:
+    rate: float
+    p99_ms: float | None
+    failure_rate: float
+    requests: int
+
+    def passes(self, slo_p99_ms: float, max_failure_rate: float) -> bool:
+        return (
+            self.p99_ms is not None
+            and self.p99_ms <= slo_p99_ms
+            and self.failure_rate < max_failure_rate
+        )
+
+
+@dataclass
+class Capacity:
+    rate: float | None  # None: even the lowest rate failed
+    steps: list[Step]
+
+    def as_dict(self) -> dict:
+        return {"capacity_rps": self.rate, "steps": [asdict(s) for s in self.steps]}
+
+
+def search_capacity(
+    measure: Callable[[float], Step],
+    slo_p99_ms: float,
+    *,
+    start_rate: float,
+    max_rate: float,
+    precision: float = 0.1,
+    max_failure_rate: float = 0.01,
+    max_steps: int = 16,
+) -> Capacity:
+    """`precision`: stop when the failing rate is within this fraction of the passing one."""
+    steps: list[Step] = []
+
+    def ok(rate: float) -> bool:
+        step = measure(rate)
+        steps.append(step)
+        return step.passes(slo_p99_ms, max_failure_rate)
+
+    rate = start_rate
+    if not ok(rate):
+        return Capacity(None, steps)
+    passing, failing = rate, None
+    while failing is None and len(steps) < max_steps:
+        rate = min(rate * 2, max_rate)
+        if ok(rate):
+            passing = rate
+            if rate >= max_rate:
+                return Capacity(passing, steps)
+        else:
+            failing = rate
+    while (
+        failing is not None and failing - passing > precision * passing and len(steps) < max_steps
+    ):
+        middle = (passing + failing) / 2
+        if ok(middle):
+            passing = middle
+        else:
+            failing = middle
+    return Capacity(passing, steps)
