@@ -70,6 +70,7 @@ def test_sweep_finds_the_capacity_of_a_serial_server(tmp_path: Path) -> None:
     assert 20 <= sweep["capacity_rps"] <= 50
     rates = [s["rate"] for s in sweep["steps"]]
     assert rates[:3] == [10, 20, 40] and (tmp_path / "sweep.png").stat().st_size > 0
+    assert "| rate (req/s) | p99 (ms) |" in result.stdout and "| 10.00 |" in result.stdout
 
 
 def loadtest(*args: str) -> subprocess.CompletedProcess:

@@ -88,3 +88,11 @@ def test_compare_cli_writes_markdown_and_refuses_empty_folders(tmp_path: Path) -
     assert refused.returncode == 3 and "holds no run" in refused.stderr
     with pytest.raises(NoRuns):
         load_variant(tmp_path / "missing")
+
+
+def test_a_run_compared_with_itself_shows_no_difference(tmp_path: Path) -> None:
+    run = fake_run(tmp_path / "same", np.random.default_rng(4).normal(80, 8, 300))
+    result = compare([load_variant(run), load_variant(run)], resamples=300)
+    (pair,) = result["pairs"]
+    assert pair["a12"] == pytest.approx(0.5) and pair["p99"]["diff_ms"] == 0
+    assert all(pair[q]["verdict"] == "no detectable difference" for q in ("p50", "p95", "p99"))

@@ -115,6 +115,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         max_rate=args.max_rate,
         precision=args.precision,
     )
+    print("| rate (req/s) | p99 (ms) | failures | within SLO |\n|---:|---:|---:|---|")
+    for step in sorted(capacity.steps, key=lambda s: s.rate):
+        p99 = "-" if step.p99_ms is None else f"{step.p99_ms:.1f}"
+        print(
+            f"| {step.rate:.2f} | {p99} | {100 * step.failure_rate:.2f}% | "
+            f"{'yes' if step.passes(args.slo_p99_ms, 0.01) else 'no'} |"
+        )
     result = {
         **capacity.as_dict(),
         "slo_p99_ms": args.slo_p99_ms,

@@ -37,7 +37,8 @@ class RunPlan:
 
 
 class OpenLoopUser(FastHttpUser):
-    plan: RunPlan  # set by run() before the user starts
+    abstract = True  # concrete users (run(), the locustfile) supply `plan`
+    plan: RunPlan
     concurrency = 1000
     network_timeout = 60.0
     connection_timeout = 10.0
