@@ -200,3 +200,41 @@ def test_placement_endpoint_names_worker_device_and_providers(server: Server) ->
     assert set(models) == {"tiny-sentiment", "tiny-embed", "big-batch", "big-slow"}
     assert models["tiny-sentiment"]["providers"] == ["CPUExecutionProvider"]
     assert all(m["ready"] and m["error"] is None for m in models.values())
+
+
+@pytest.mark.parametrize("endpoint", ["analyze", "oip"])
+def test_the_load_tester_drives_the_live_predictor(server: Server, tmp_path, endpoint) -> None:
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    loadtest = Path(sys.executable).parent / "loadtest"
+    result = subprocess.run(
+        [
+            str(loadtest),
+            "run",
+            "--host",
+            server.url,
+            "--endpoint",
+            endpoint,
+            "--model",
+            "tiny-sentiment",
+            "--scenario",
+            "extreme",
+            "--rate",
+            "25",
+            "--duration",
+            "2",
+            "--quiet",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["requests"] > 10 and summary["failures"] == 0 and summary["dropped"] == 0
+    assert summary["latency_ms"]["p50"] < 1000
