@@ -89,11 +89,17 @@ class Predictor:
     # -- request handling ----------------------------------------------------------------
 
     def model(self, name: str | None, task: str) -> ServedModel:
-        if name is None:
-            for model in self.models.values():
-                if model.manifest is not None and model.manifest.task == task:
-                    return model
-            raise ModelNotFound(f"no {task} model is served")
+        if name is None:  # the first configured model of that task
+            name = next(
+                (
+                    m.name
+                    for m in self.models.values()
+                    if m.manifest is not None and m.manifest.task == task
+                ),
+                None,
+            )
+            if name is None:
+                raise ModelNotFound(f"no {task} model is served")
         if name not in self.models:
             raise ModelNotFound(f"model {name!r} is not served (serving: {', '.join(self.models)})")
         model = self.models[name]
