@@ -1,0 +1,17 @@
+"""The catalogue of actions, by target kind: what `chaos list` prints and what an experiment
+file may name. Implementations live in one folder per kind of target."""
+
+from __future__ import annotations
+
+ACTIONS: dict[str, dict[str, str]] = {
+    "kubernetes": {
+        "restart-control-plane": "systemctl restart k3s on the node (pods keep running)",
+        "kill-containerd": "pkill -x containerd on the node (k3s exits; systemd restarts it)",
+        "rollout-restart": "patch the Deployment's restartedAt annotation (kubectl rollout "
+        "restart)",
+        "delete-replica-set": "delete the active ReplicaSet (Background propagation)",
+        "delete-pod": "delete one running predictor pod (grace period 0 by default)",
+        "scale": "set the Deployment's replicas (scale to zero and back)",
+    },
+    "local": {},
+}

@@ -1,0 +1,1 @@
+"""Disruptions of a predictor running on Kubernetes / K3s."""
