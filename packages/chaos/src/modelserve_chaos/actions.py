@@ -13,5 +13,11 @@ ACTIONS: dict[str, dict[str, str]] = {
         "delete-pod": "delete one running predictor pod (grace period 0 by default)",
         "scale": "set the Deployment's replicas (scale to zero and back)",
     },
-    "local": {},
+    "local": {
+        "kill-worker": "SIGKILL one BentoML worker (its siblings keep serving; it is replaced)",
+        "kill-server": "SIGKILL the whole predictor; the supervisor starts it again",
+        "term-server": "SIGTERM the predictor (graceful stop); the supervisor starts it again",
+        "stall-worker": "SIGSTOP a worker, SIGCONT it after `seconds` (a stall)",
+        "restart-with-variant": "restart the predictor serving `models` (PREDICTOR_MODELS form)",
+    },
 }

@@ -1,0 +1,1 @@
+"""Disruptions of a predictor running on this machine, under a supervisor that restarts it."""
