@@ -28,6 +28,54 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    import shlex
+
+    from modelserve_chaos.runner import Executor, run_experiment, wait_ready
+
+    experiment = load_experiment(Path(args.file))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    supervisor = clients = None
+    if experiment.target.kind == "local":
+        from modelserve_chaos.local_target.supervisor import Supervisor
+
+        port = experiment.target.url.rsplit(":", 1)[-1].split("/")[0]
+        command = (
+            shlex.split(args.predictor_command)
+            if args.predictor_command
+            else [str(Path(sys.executable).parent / "predictor"), "serve", "--port", port]
+        )
+        supervisor = Supervisor(command, log=out / "server.log")
+        supervisor.start()
+    else:
+        from modelserve_chaos.kubernetes_target.actions import Clients
+
+        clients = Clients.connect(args.kubeconfig)
+    try:
+        if not wait_ready(experiment.target.url, args.ready_timeout):
+            raise ChaosError(f"{experiment.target.url} did not become ready")
+        journal = run_experiment(
+            experiment, out, Executor(experiment, supervisor, clients), grafana_url=args.grafana_url
+        )
+    finally:
+        if supervisor is not None:
+            supervisor.stop()
+    totals = journal["totals"]
+    for event in journal["events"]:
+        cost = event.get("impact") or {}
+        print(
+            f"{event['action']:22s} failed {cost.get('failed_requests', '-'):>5} "
+            f"recovered in {cost.get('time_to_recovery_s')} s"
+            + (f"  ERROR {event['error']}" if "error" in event else "")
+        )
+    print(
+        f"availability {100 * totals['availability']:.2f}%, lost {totals['requests_lost']}, "
+        f"deviated: {journal['deviated']}; journal: {out / 'journal.json'}"
+    )
+    return 0
+
+
 def cli(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="chaos", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -35,6 +83,18 @@ def cli(argv: Sequence[str] | None = None) -> int:
     validate = sub.add_parser("validate", help="check an experiment file")
     validate.add_argument("file")
     validate.set_defaults(handler=cmd_validate)
+    run = sub.add_parser("run", help="run an experiment: load and disruptions together")
+    run.add_argument("file")
+    run.add_argument("--out", required=True)
+    run.add_argument("--grafana-url", default=None, help="post each disruption as an annotation")
+    run.add_argument(
+        "--predictor-command",
+        default=None,
+        help="local target: how to start the predictor (default: predictor serve)",
+    )
+    run.add_argument("--kubeconfig", default=None)
+    run.add_argument("--ready-timeout", type=float, default=600)
+    run.set_defaults(handler=cmd_run)
     args = parser.parse_args(argv)
     try:
         return args.handler(args)

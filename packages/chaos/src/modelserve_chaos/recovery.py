@@ -50,7 +50,13 @@ def impact(
     baseline_rate: float,
     latency_window_s: float = 5.0,
 ) -> Impact:
-    inside = [r for r in requests if injected_at <= r.intended < window_end]
+    # Requests still open when the next disruption hits belong to that one, not to this.
+    inside = [
+        r
+        for r in requests
+        if injected_at <= r.intended < window_end
+        and (r.finished is None or r.finished < window_end)
+    ]
     failures = sorted(r.intended for r in inside if not r.ok)
     ready_after = [(t, ok) for t, ok in readiness if injected_at <= t < window_end]
     not_ready = [t for t, ok in ready_after if not ok]

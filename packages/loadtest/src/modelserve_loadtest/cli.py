@@ -28,6 +28,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.duration <= 0:
         raise BadArguments("--duration must be positive")
     plan = _plan(args, process.schedule(args.duration, args.seed))
+    plan.started_file = args.started_file
     records = run(args.host, plan, progress=not args.quiet)
     summary = summarize(records, args.duration, process, args.slo_ms)
     summary["scenario"] = {
@@ -197,6 +198,12 @@ def build_parser(settings: LoadtestSettings) -> argparse.ArgumentParser:
     run.add_argument("--duration", type=float, default=settings.duration)
     run.add_argument("--slo-ms", type=float, default=settings.slo_ms)
     run.add_argument("--quiet", action="store_true")
+    run.add_argument(
+        "--started-file",
+        default=None,
+        help="write the load's start time (epoch s) here when the first arrival "
+        "is due (the chaos runner aligns its actions to it)",
+    )
     run.set_defaults(handler=cmd_run)
     sweep = sub.add_parser("sweep", help="largest rate with p99 under the SLO, failures < 1%%")
     traffic_flags(sweep)

@@ -30,6 +30,7 @@ class RunPlan:
     bodies: list[dict]
     max_in_flight: int = 1000
     drain_timeout_s: float = 30.0
+    started_file: str | None = None  # gets the start time, for tools aligning events to the load
     headers: dict[str, str] = field(default_factory=dict)
     records: list[Record] = field(default_factory=list)
     started: float = 0.0
@@ -48,6 +49,9 @@ class OpenLoopUser(FastHttpUser):
         plan = self.plan
         pool = gevent.pool.Pool(plan.max_in_flight)
         plan.started = time.time()
+        if plan.started_file:
+            with open(plan.started_file, "w") as marker:
+                marker.write(f"{plan.started:.6f}\n")
         for index, offset in enumerate(plan.offsets):
             intended = plan.started + float(offset)
             delay = intended - time.time()

@@ -34,7 +34,7 @@ def kill_worker(supervisor: Supervisor, index: int = 0) -> dict:
 
 def kill_server(supervisor: Supervisor) -> dict:
     pid = _server_pid(supervisor)
-    os.killpg(pid, signal.SIGKILL)
+    supervisor.kill_tree(signal.SIGKILL)  # the CLI, BentoML's arbiter and every worker
     return {"server_pid": pid, "signal": "SIGKILL"}
 
 

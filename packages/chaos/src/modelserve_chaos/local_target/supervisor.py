@@ -32,6 +32,8 @@ class Supervisor:
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._watch, daemon=True)
+        # BentoML's arbiter and workers leave the process group; remember them to clean up
+        self._descendants: list[psutil.Process] = []
 
     def start(self) -> None:
         self._spawn()
@@ -48,11 +50,29 @@ class Supervisor:
                 start_new_session=True,
             )
 
+    def tree(self) -> list[psutil.Process]:
+        """The server and every process below it (refreshed while it runs)."""
+        if self.pid is None:
+            return []
+        try:
+            root = psutil.Process(self.pid)
+            return [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return []
+
+    def kill_tree(self, sig: signal.Signals = signal.SIGKILL) -> None:
+        for process in [*self.tree(), *self._descendants]:
+            with contextlib.suppress(psutil.Error):
+                process.send_signal(sig)
+
     def _watch(self) -> None:
         while not self._stopping.is_set():
             process = self.process
+            if process is not None and process.poll() is None:
+                self._descendants = self.tree()[1:] or self._descendants
             if process is not None and process.poll() is not None:
-                self._kill_group(process.pid, signal.SIGKILL)  # orphaned workers go too
+                self.kill_tree()  # orphaned arbiter and workers go too
+                self._descendants = []
                 time.sleep(self.restart_delay_s)
                 if not self._stopping.is_set():
                     self.restarts += 1
@@ -101,5 +121,4 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 self._kill_group(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
-        if process is not None:
-            self._kill_group(process.pid, signal.SIGKILL)
+        self.kill_tree()
