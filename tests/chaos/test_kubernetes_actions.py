@@ -218,3 +218,83 @@ def test_bad_experiments_are_one_clear_error(tmp_path: Path, capsys) -> None:
     assert "not a kubernetes action" in capsys.readouterr().err
     bad.write_text("title: [unclosed")
     assert cli(["validate", str(bad)]) == 2
+
+
+def test_disruptions_are_posted_to_grafana_as_annotations() -> None:
+    from modelserve_chaos.runner import _annotate
+
+    posted: list[dict] = []
+
+    class Grafana(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            posted.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Grafana)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        event = {"t": 1700000000.5, "name": "pod delete", "action": "delete-pod"}
+        assert _annotate(url, event) is None
+        assert posted == [
+            {
+                "time": 1700000000500,
+                "tags": ["chaos", "delete-pod"],
+                "text": "pod delete (delete-pod)",
+            }
+        ]
+        assert "failed" in _annotate(f"http://127.0.0.1:{free_port()}", event)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_prometheus_probes_read_an_instant_query() -> None:
+    from modelserve_chaos.experiment import Hypothesis, Probe
+    from modelserve_chaos.runner import check
+
+    class Prometheus(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            value = "0.02" if "errors" in self.path else "nan-not-a-number"
+            body = json.dumps(
+                {
+                    "status": "success",
+                    "data": {
+                        "resultType": "vector",
+                        "result": [{"metric": {}, "value": [1700000000, value]}],
+                    },
+                }
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Prometheus)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        hypothesis = Hypothesis(
+            title="t",
+            probes=[
+                Probe(name="ok", kind="prometheus", url=base, query="errors", tolerance=[0, 0.05]),
+                Probe(name="high", kind="prometheus", url=base, query="errors", tolerance=0.01),
+                Probe(name="junk", kind="prometheus", url=base, query="junk", tolerance=1),
+            ],
+        )
+        result = check(hypothesis, base, None)
+        assert [p["ok"] for p in result["probes"]] == [True, False, False]
+        assert result["probes"][0]["value"] == 0.02 and result["ok"] is False
+    finally:
+        server.shutdown()
+        server.server_close()

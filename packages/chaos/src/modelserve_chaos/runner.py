@@ -56,6 +56,8 @@ def check(hypothesis: Hypothesis, url: str, requests: list[Request] | None) -> d
                 latencies = sorted(r.latency_ms for r in window if r.ok and r.latency_ms)
                 value = latencies[int(0.99 * (len(latencies) - 1))] if latencies else None
             ok = value is not None and value <= probe.tolerance
+        elif probe.kind == "prometheus":
+            value, ok = _prometheus(probe.url, probe.query, probe.tolerance)
         results.append(
             {
                 "probe": probe.name,
@@ -66,6 +68,21 @@ def check(hypothesis: Hypothesis, url: str, requests: list[Request] | None) -> d
             }
         )
     return {"ok": all(r["ok"] is not False for r in results), "probes": results}
+
+
+def _prometheus(base: str | None, query: str | None, tolerance: Any) -> tuple[Any, bool]:
+    """First sample of an instant query, healthy when inside [low, high] (or <= tolerance)."""
+    if not base or not query:
+        return "prometheus probes need url and query", False
+    try:
+        answer = httpx.get(
+            f"{base.rstrip('/')}/api/v1/query", params={"query": query}, timeout=5
+        ).json()
+        value = float(answer["data"]["result"][0]["value"][1])
+    except (httpx.HTTPError, ValueError, KeyError, IndexError) as exc:
+        return f"no value: {type(exc).__name__}", False
+    low, high = tolerance if isinstance(tolerance, list) else (float("-inf"), tolerance)
+    return value, low <= value <= high
 
 
 class Executor:
