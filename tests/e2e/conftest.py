@@ -14,35 +14,27 @@ from pathlib import Path
 
 import httpx
 import pytest
-import torch
 import yaml
-from transformers import BertConfig, BertForSequenceClassification
 
 from modelserve_registry.manifest import Variant
 from modelserve_registry.pipeline import export_and_push
 from modelserve_registry.store import Registry
 from tests.conftest import free_port
-from tests.model_registry.conftest import _copy_tokenizer, make_classifier, make_embedder
+from tests.model_registry.conftest import make_classifier, make_embedder
 
 VARIANTS = [Variant.ONNX_FP32, Variant.ONNX_INT8]
 
 
 def make_big_classifier(folder: Path) -> Path:
     """Large enough (a few ms per long text) for queues to build under concurrent load."""
-    torch.manual_seed(3)
-    config = BertConfig(
-        vocab_size=30522,
+    return make_classifier(
+        folder,
+        seed=3,
         hidden_size=256,
         num_hidden_layers=4,
-        num_attention_heads=4,
         intermediate_size=1024,
         max_position_embeddings=512,
-        num_labels=3,
-        id2label={0: "negative", 1: "neutral", 2: "positive"},
     )
-    BertForSequenceClassification(config).save_pretrained(folder)
-    _copy_tokenizer(folder)
-    return folder
 
 
 @dataclass

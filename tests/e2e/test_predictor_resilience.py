@@ -3,7 +3,6 @@ and refusing to start on a model it cannot verify."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -194,4 +193,3 @@ def test_placement_command_prints_the_plan() -> None:
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 4 and lines[0].startswith("worker 1: cuda:0")
     assert "a on cuda:1" in lines[0] and "b on cuda:0" in lines[0]
-    assert json.dumps(lines)  # plain text lines, one per worker

@@ -23,16 +23,17 @@ TOKENIZER_FILES = [
 ]
 
 
-def _tiny_config(**extra) -> BertConfig:
-    return BertConfig(
-        vocab_size=30522,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        **extra,
-    )
+TINY_SHAPE = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "intermediate_size": 64,
+    "max_position_embeddings": 128,
+}
+
+
+def _tiny_config(**overrides) -> BertConfig:
+    return BertConfig(vocab_size=30522, **{**TINY_SHAPE, **overrides})
 
 
 def _copy_tokenizer(folder: Path) -> None:
@@ -40,9 +41,11 @@ def _copy_tokenizer(folder: Path) -> None:
         shutil.copyfile(minilm_folder() / name, folder / name)
 
 
-def make_classifier(folder: Path, seed: int = 0) -> Path:
+def make_classifier(folder: Path, seed: int = 0, **shape) -> Path:
+    """A random BERT classifier; `shape` overrides TINY_SHAPE (hidden_size=...)."""
     torch.manual_seed(seed)
     config = _tiny_config(
+        **shape,
         num_labels=3,
         id2label=dict(enumerate(LABELS)),
         label2id={n: i for i, n in enumerate(LABELS)},

@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from modelserve_registry.errors import ExportError
-from modelserve_registry.manifest import ModelManifest, Variant
+from modelserve_registry.manifest import ModelManifest
 from modelserve_registry.store import read_pulled_manifest
 
 TOKENIZER_DIR = "tokenizer"
@@ -92,10 +92,6 @@ class Encoded:
     attention_mask: np.ndarray
     truncated: list[bool]
 
-    @property
-    def tokens(self) -> int:
-        return int(self.attention_mask.sum())
-
 
 class TextModel:
     """A pulled variant ready to answer: `predict(texts)` -> logits or embeddings."""
@@ -156,8 +152,3 @@ def predict_sorted(model: TextModel, texts: list[str], batch_size: int = 32) -> 
         for row, index in enumerate(chunk):
             outputs[index] = result[row]
     return np.stack(outputs)
-
-
-def variant_of(folder: Path) -> Variant:
-    (variant,) = read_pulled_manifest(folder).variants
-    return variant
