@@ -169,3 +169,34 @@ def test_bad_arguments_are_one_line_and_exit_2(
     result = loadtest("run", "--host", "http://127.0.0.1:9", "--out", str(tmp_path), *args)
     assert result.returncode == 2 and message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_recorded_trace_is_replayed_time_scaled(stalling_server: str, tmp_path: Path) -> None:
+    trace = tmp_path / "trace.csv"
+    stamps = [1000.0 + 0.1 * i for i in range(10)] + [1003.0]
+    trace.write_text("timestamp\n" + "\n".join(map(str, stamps)) + "\n")
+    out = tmp_path / "run"
+    result = loadtest(
+        "run",
+        "--host",
+        stalling_server,
+        "--trace",
+        str(trace),
+        "--time-scale",
+        "0.5",
+        "--out",
+        str(out),
+        "--quiet",
+    )
+    assert result.returncode == 0, result.stderr
+    with open(out / "requests.csv", newline="") as handle:
+        intended = np.array([float(r["intended"]) for r in csv.DictReader(handle)])
+    np.testing.assert_allclose(
+        intended - intended[0], [0.05 * i for i in range(10)] + [1.5], atol=1e-6
+    )
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["scenario"]["name"] == "trace" and summary["failures"] == 0
+    bad = loadtest(
+        "run", "--host", stalling_server, "--trace", str(tmp_path / "none.csv"), "--out", str(out)
+    )
+    assert bad.returncode == 2 and "cannot replay" in bad.stderr

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from modelserve_loadtest.arrivals import scenario
+from modelserve_loadtest.arrivals import GammaArrivals, read_trace, scenario, trace_schedule
 from modelserve_loadtest.errors import BadArguments, LoadtestError
 from modelserve_loadtest.runner import RunPlan
 from modelserve_loadtest.settings import LoadtestSettings
@@ -21,20 +21,32 @@ def cmd_run(args: argparse.Namespace) -> int:
     from modelserve_loadtest.report import save_run, summarize
     from modelserve_loadtest.runner import run
 
-    try:
-        process = scenario(args.scenario, rate=args.rate, shape=args.shape)
-    except ValueError as exc:
-        raise BadArguments(str(exc)) from None
-    if args.duration <= 0:
-        raise BadArguments("--duration must be positive")
-    plan = _plan(args, process.schedule(args.duration, args.seed))
+    process: GammaArrivals | None
+    if args.trace:  # replay recorded arrival times instead of drawing them
+        try:
+            offsets = trace_schedule(read_trace(Path(args.trace)), args.time_scale)
+        except (OSError, ValueError) as exc:
+            raise BadArguments(f"cannot replay {args.trace}: {exc}") from None
+        process, duration = None, float(offsets[-1]) + 1.0
+        title = f"trace {Path(args.trace).name} x{args.time_scale:g}"
+    else:
+        try:
+            process = scenario(args.scenario, rate=args.rate, shape=args.shape)
+        except ValueError as exc:
+            raise BadArguments(str(exc)) from None
+        if args.duration <= 0:
+            raise BadArguments("--duration must be positive")
+        offsets, duration = process.schedule(args.duration, args.seed), args.duration
+        title = f"{args.scenario}: Gamma k={process.shape:g}, {process.rate:g} req/s"
+    plan = _plan(args, offsets)
     plan.started_file = args.started_file
     records = run(args.host, plan, progress=not args.quiet)
-    summary = summarize(records, args.duration, process, args.slo_ms)
+    summary = summarize(records, duration, process, args.slo_ms)
     summary["scenario"] = {
-        "name": args.scenario,
-        "shape": process.shape,
-        "rate": process.rate,
+        "name": "trace" if args.trace else args.scenario,
+        "shape": process.shape if process else None,
+        "rate": process.rate if process else None,
+        "trace": args.trace,
         "seed": args.seed,
         "host": args.host,
         "path": plan.path,
@@ -44,8 +56,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         summary,
         process,
         Path(args.out),
-        f"{args.scenario}: Gamma k={process.shape:g}, {process.rate:g} req/s, "
-        f"{args.duration:g} s against {args.host}{plan.path}",
+        f"{title}, {duration:g} s against {args.host}{plan.path}",
     )
     latency = summary["latency_ms"]
     print(
@@ -197,6 +208,12 @@ def build_parser(settings: LoadtestSettings) -> argparse.ArgumentParser:
     run.add_argument("--rate", type=float, default=settings.rate, help="req/s (default 0.5)")
     run.add_argument("--duration", type=float, default=settings.duration)
     run.add_argument("--slo-ms", type=float, default=settings.slo_ms)
+    run.add_argument(
+        "--trace", default=None, help="CSV with a 'timestamp' column (seconds) to replay instead"
+    )
+    run.add_argument(
+        "--time-scale", type=float, default=1.0, help="with --trace: 0.5 replays twice as fast"
+    )
     run.add_argument("--quiet", action="store_true")
     run.add_argument(
         "--started-file",
