@@ -1,0 +1,1 @@
+"""Grafana dashboards for the platform, written with grafana-foundation-sdk."""
