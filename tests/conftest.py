@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,3 +23,43 @@ def sp1786_val() -> Path:
     if not path.exists():
         pytest.skip(f"needs {path} (the shared Sp1786 data, not part of the repository)")
     return path
+
+
+@pytest.fixture(scope="session")
+def e2e_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Tiny models exported into a temporary registry, shared by every real-server test."""
+    from modelserve_registry.pipeline import export_and_push
+    from modelserve_registry.store import Registry
+    from tests.e2e.conftest import VARIANTS, make_big_classifier
+    from tests.model_registry.conftest import make_classifier, make_embedder
+
+    root = tmp_path_factory.mktemp("e2e")
+    registry = Registry.open(str(root / "registry"))
+    export_and_push(registry, make_classifier(root / "clf"), "tiny-sentiment", VARIANTS)
+    export_and_push(registry, make_embedder(root / "emb"), "tiny-embed", VARIANTS)
+    big = export_and_push(registry, make_big_classifier(root / "big"), "big-batch", VARIANTS)
+    registry.publish(big.model_copy(update={"name": "big-slow"}))  # same blobs, new name
+    return root / "registry"
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, e2e_registry: Path) -> Iterator:
+    """A real `predictor serve` (2 workers, 4 models) on 127.0.0.1, for the whole session."""
+    from tests.e2e.conftest import start_server, stop_server
+
+    config = {
+        "registry_uri": str(e2e_registry),
+        "workers": 2,
+        "max_texts_per_request": 8,
+        "max_text_chars": 5000,
+        "max_request_bytes": 65536,
+        "models": [
+            {"ref": "tiny-sentiment"},
+            {"ref": "tiny-embed"},
+            {"ref": "big-batch", "max_batch_size": 16},
+            {"ref": "big-slow", "max_batch_size": 1, "max_queue": 2},
+        ],
+    }
+    running = start_server(tmp_path_factory.mktemp("server"), config)
+    yield running
+    stop_server(running)

@@ -8,19 +8,15 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import pytest
 import yaml
 
 from modelserve_registry.manifest import Variant
-from modelserve_registry.pipeline import export_and_push
-from modelserve_registry.store import Registry
 from tests.conftest import free_port
-from tests.model_registry.conftest import make_classifier, make_embedder
+from tests.model_registry.conftest import make_classifier
 
 VARIANTS = [Variant.ONNX_FP32, Variant.ONNX_INT8]
 
@@ -96,34 +92,3 @@ def stop_server(server: Server) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(server.process.pid, signal.SIGKILL)
             server.process.wait(timeout=10)
-
-
-@pytest.fixture(scope="session")
-def e2e_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("e2e")
-    registry = Registry.open(str(root / "registry"))
-    export_and_push(registry, make_classifier(root / "clf"), "tiny-sentiment", VARIANTS)
-    export_and_push(registry, make_embedder(root / "emb"), "tiny-embed", VARIANTS)
-    big = export_and_push(registry, make_big_classifier(root / "big"), "big-batch", VARIANTS)
-    registry.publish(big.model_copy(update={"name": "big-slow"}))  # same blobs, new name
-    return root / "registry"
-
-
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory, e2e_registry: Path) -> Iterator[Server]:
-    config = {
-        "registry_uri": str(e2e_registry),
-        "workers": 2,
-        "max_texts_per_request": 8,
-        "max_text_chars": 5000,
-        "max_request_bytes": 65536,
-        "models": [
-            {"ref": "tiny-sentiment"},
-            {"ref": "tiny-embed"},
-            {"ref": "big-batch", "max_batch_size": 16},
-            {"ref": "big-slow", "max_batch_size": 1, "max_queue": 2},
-        ],
-    }
-    running = start_server(tmp_path_factory.mktemp("server"), config)
-    yield running
-    stop_server(running)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -52,15 +53,34 @@ def cmd_run(args: argparse.Namespace) -> int:
         from modelserve_chaos.kubernetes_target.actions import Clients
 
         clients = Clients.connect(args.kubeconfig)
+    metrics = exporter = None
+    if args.metrics_port is not None:
+        from modelserve_chaos.metrics import ChaosMetrics
+
+        metrics = ChaosMetrics.create(experiment.title)
+        try:
+            exporter = metrics.serve(args.metrics_port, args.metrics_host)
+        except OSError as exc:
+            if supervisor is not None:
+                supervisor.stop()
+            raise ChaosError(f"cannot serve metrics on port {args.metrics_port}: {exc}") from None
     try:
         if not wait_ready(experiment.target.url, args.ready_timeout):
             raise ChaosError(f"{experiment.target.url} did not become ready")
         journal = run_experiment(
-            experiment, out, Executor(experiment, supervisor, clients), grafana_url=args.grafana_url
+            experiment,
+            out,
+            Executor(experiment, supervisor, clients),
+            grafana_url=args.grafana_url,
+            metrics=metrics,
+            load_metrics_port=args.load_metrics_port,
         )
     finally:
         if supervisor is not None:
             supervisor.stop()
+        if exporter is not None:
+            time.sleep(args.metrics_linger)  # one last scrape sees the recovery times
+            exporter.shutdown()
     totals = journal["totals"]
     for event in journal["events"]:
         cost = event.get("impact") or {}
@@ -94,6 +114,19 @@ def cli(argv: Sequence[str] | None = None) -> int:
     )
     run.add_argument("--kubeconfig", default=None)
     run.add_argument("--ready-timeout", type=float, default=600)
+    run.add_argument(
+        "--metrics-port", type=int, default=None, help="serve chaos_* metrics for Prometheus"
+    )
+    run.add_argument("--metrics-host", default="127.0.0.1", help="0.0.0.0 inside a pod")
+    run.add_argument(
+        "--metrics-linger", type=float, default=10.0, help="seconds /metrics stays up at the end"
+    )
+    run.add_argument(
+        "--load-metrics-port",
+        type=int,
+        default=None,
+        help="have the load generator serve its loadtest_* metrics on this port",
+    )
     run.set_defaults(handler=cmd_run)
     args = parser.parse_args(argv)
     try:

@@ -15,6 +15,7 @@ import httpx
 
 from modelserve_chaos.errors import ActionFailed
 from modelserve_chaos.experiment import Action, Experiment, Hypothesis
+from modelserve_chaos.metrics import ChaosMetrics
 from modelserve_chaos.recovery import Request, availability, impact
 from modelserve_chaos.timeline import plot_timeline
 
@@ -141,7 +142,12 @@ def read_load(folder: Path) -> list[Request]:
 
 
 def run_experiment(
-    experiment: Experiment, out: Path, execute: Executor, grafana_url: str | None = None
+    experiment: Experiment,
+    out: Path,
+    execute: Executor,
+    grafana_url: str | None = None,
+    metrics: ChaosMetrics | None = None,
+    load_metrics_port: int | None = None,
 ) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     url, load = experiment.target.url, experiment.load
@@ -154,6 +160,8 @@ def run_experiment(
         while not stop.is_set():
             ok = _ready(url)
             readiness.append((time.time(), ok))  # stamped when the answer is known
+            if metrics:
+                metrics.ready(ok)
             time.sleep(0.5)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -185,6 +193,8 @@ def run_experiment(
         command += ["--shape", str(load.shape)]
     if load.model:
         command += ["--model", load.model]
+    if load_metrics_port is not None:
+        command += ["--metrics-port", str(load_metrics_port), "--metrics-linger", "3"]
     marker = out / "load-started"
     marker.unlink(missing_ok=True)
     load_process = subprocess.Popen(
@@ -201,6 +211,8 @@ def run_experiment(
             event["result"] = execute(step)
         except ActionFailed as exc:
             event["error"] = str(exc)
+        if metrics:
+            metrics.disrupted(step.action, "error" not in event, event["t"])
         event["annotation_error"] = _annotate(grafana_url, event)
         journal["events"].append(event)
         time.sleep(step.pause_after_s)
@@ -225,6 +237,9 @@ def run_experiment(
             requests, readiness, event["t"], window_end, load.slo_ms, load.rate
         ).__dict__
     recoveries = [e["impact"]["time_to_recovery_s"] for e in done]
+    if metrics:
+        for event in done:
+            metrics.recovered(event["action"], event["name"], event["impact"]["time_to_recovery_s"])
     journal["totals"] = {
         "requests": len(requests),
         "availability": availability(requests),

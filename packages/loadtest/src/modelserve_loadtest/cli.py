@@ -6,6 +6,7 @@ import locust  # noqa: F401, I001
 import argparse
 import json
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -40,7 +41,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         title = f"{args.scenario}: Gamma k={process.shape:g}, {process.rate:g} req/s"
     plan = _plan(args, offsets)
     plan.started_file = args.started_file
-    records = run(args.host, plan, progress=not args.quiet)
+    exporter = _export_metrics(args, plan, process, title)
+    try:
+        records = run(args.host, plan, progress=not args.quiet)
+    finally:
+        if exporter is not None:
+            # Stay scrapeable a little longer, so Prometheus sees the run's last seconds.
+            time.sleep(args.metrics_linger)
+            exporter.shutdown()
     summary = summarize(records, duration, process, args.slo_ms)
     summary["scenario"] = {
         "name": "trace" if args.trace else args.scenario,
@@ -72,6 +80,30 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def _export_metrics(
+    args: argparse.Namespace, plan: RunPlan, process: GammaArrivals | None, title: str
+):
+    """Serve the run's live metrics on --metrics-port (none without it)."""
+    if args.metrics_port is None:
+        return None
+    from modelserve_loadtest.metrics import LoadMetrics
+
+    nominal = process.rate if process else len(plan.offsets) / max(float(plan.offsets[-1]), 1e-9)
+    name = "trace" if args.trace else args.scenario
+    plan.metrics = LoadMetrics.create(name, nominal, args.slo_ms / 1000 if args.slo_ms else None)
+    try:
+        server = plan.metrics.serve(args.metrics_port, args.metrics_host)
+    except OSError as exc:
+        raise BadArguments(
+            f"cannot serve metrics on {args.metrics_host}:{args.metrics_port}: {exc}"
+        ) from None
+    print(
+        f"metrics for {title}: http://{args.metrics_host}:{args.metrics_port}/metrics",
+        file=sys.stderr,
+    )
+    return server
 
 
 def _plan(args: argparse.Namespace, offsets: np.ndarray) -> RunPlan:
@@ -220,6 +252,21 @@ def build_parser(settings: LoadtestSettings) -> argparse.ArgumentParser:
         default=None,
         help="write the load's start time (epoch s) here when the first arrival "
         "is due (the chaos runner aligns its actions to it)",
+    )
+    run.add_argument(
+        "--metrics-port",
+        type=int,
+        default=settings.metrics_port,
+        help="serve the run's live Prometheus metrics on this port (loadtest_* series)",
+    )
+    run.add_argument(
+        "--metrics-host", default=settings.metrics_host, help="0.0.0.0 inside a container"
+    )
+    run.add_argument(
+        "--metrics-linger",
+        type=float,
+        default=settings.metrics_linger_s,
+        help="seconds to keep /metrics up after the run, for a last scrape",
     )
     run.set_defaults(handler=cmd_run)
     sweep = sub.add_parser("sweep", help="largest rate with p99 under the SLO, failures < 1%%")

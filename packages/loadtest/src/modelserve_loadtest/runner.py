@@ -20,6 +20,7 @@ from locust import FastHttpUser, task
 from locust.env import Environment
 from locust.exception import StopUser
 
+from modelserve_loadtest.metrics import LoadMetrics
 from modelserve_loadtest.records import Record
 
 
@@ -32,6 +33,7 @@ class RunPlan:
     drain_timeout_s: float = 30.0
     started_file: str | None = None  # gets the start time, for tools aligning events to the load
     headers: dict[str, str] = field(default_factory=dict)
+    metrics: LoadMetrics | None = None  # live Prometheus view of the run, when exported
     records: list[Record] = field(default_factory=list)
     started: float = 0.0
     done: bool = False
@@ -57,8 +59,13 @@ class OpenLoopUser(FastHttpUser):
             delay = intended - time.time()
             if delay > 0:
                 gevent.sleep(delay)
+            if plan.metrics:
+                plan.metrics.arrival()
             if pool.full():
-                plan.records.append(Record(index, intended, None, None, 0, "dropped"))
+                dropped = Record(index, intended, None, None, 0, "dropped")
+                plan.records.append(dropped)
+                if plan.metrics:
+                    plan.metrics.finished(dropped)
                 continue
             pool.spawn(self._send, index, intended)
         pool.join(timeout=plan.drain_timeout_s)
@@ -70,6 +77,8 @@ class OpenLoopUser(FastHttpUser):
         plan = self.plan
         body = plan.bodies[index % len(plan.bodies)]
         sent = time.time()
+        if plan.metrics:
+            plan.metrics.sending(intended, sent)
         status, error = 0, None
         try:
             with self.client.post(
@@ -85,7 +94,10 @@ class OpenLoopUser(FastHttpUser):
                     response.failure(error)
         except Exception as exc:  # the record must exist whatever happened
             error = f"{type(exc).__name__}: {exc}"
-        plan.records.append(Record(index, intended, sent, time.time(), status, error))
+        record = Record(index, intended, sent, time.time(), status, error)
+        plan.records.append(record)
+        if plan.metrics:
+            plan.metrics.finished(record)
 
 
 def _progress(plan: RunPlan, total: int, out: Callable[[str], None]) -> None:

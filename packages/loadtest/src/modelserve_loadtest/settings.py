@@ -21,3 +21,6 @@ class LoadtestSettings(BaseSettings):
     max_in_flight: int = 1000
     slo_ms: float | None = None
     token: str | None = None
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    metrics_linger_s: float = 10.0

@@ -21,6 +21,16 @@ REJECTED_TOTAL = f"{PREFIX}_rejected_total"
 TRUNCATED_TOTAL = f"{PREFIX}_truncated_total"
 MODEL_LOAD_SECONDS = f"{PREFIX}_model_load_seconds"
 MODEL_INFO = f"{PREFIX}_model_info"
+REQUESTS_TOTAL = f"{PREFIX}_requests_total"
+REQUEST_SECONDS = f"{PREFIX}_request_seconds"
+REQUESTS_IN_PROGRESS = f"{PREFIX}_requests_in_progress"
+# BentoML's own HTTP metrics (per route, all workers; bentoml 1.4 `bentoml_service_*`).
+HTTP_REQUESTS_TOTAL = "bentoml_service_request_total"
+HTTP_REQUEST_SECONDS = "bentoml_service_request_duration_seconds"
+HTTP_IN_PROGRESS = "bentoml_service_request_in_progress"
+
+# Outcomes of one model call, as the `outcome` label of REQUESTS_TOTAL.
+OUTCOMES = ("ok", "rejected", "error", "cancelled")
 
 LATENCY_BUCKETS = (
     0.001,
@@ -56,6 +66,9 @@ class Metrics:
     truncated_total: Any
     model_load_seconds: Any
     model_info: Any
+    requests_total: Any
+    request_seconds: Any
+    requests_in_progress: Any
 
     @classmethod
     def create(cls) -> Metrics:
@@ -103,5 +116,22 @@ class Metrics:
                 "1 for each model served, by worker and device",
                 (*MODEL_LABELS, "version", "sha256"),
                 multiprocess_mode="liveall",
+            ),
+            requests_total=Counter(
+                REQUESTS_TOTAL,
+                "Model calls (one per request) by outcome: " + ", ".join(OUTCOMES),
+                (*MODEL_LABELS, "outcome"),
+            ),
+            request_seconds=Histogram(
+                REQUEST_SECONDS,
+                "Time from a request reaching its model to its rows (queue wait + batches)",
+                MODEL_LABELS,
+                buckets=LATENCY_BUCKETS,
+            ),
+            requests_in_progress=Gauge(
+                REQUESTS_IN_PROGRESS,
+                "Requests inside a model (queued or running)",
+                MODEL_LABELS,
+                multiprocess_mode="livesum",
             ),
         )

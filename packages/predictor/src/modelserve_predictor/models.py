@@ -3,6 +3,7 @@ device, warmed up, behind its own batcher. Plain classes, testable without Bento
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import time
@@ -14,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from modelserve_predictor.batcher import Batcher, BatchReport
-from modelserve_predictor.errors import ConfigError, NotReady
-from modelserve_predictor.metrics import Metrics
+from modelserve_predictor.errors import ConfigError, NotReady, Overloaded
+from modelserve_predictor.metrics import OUTCOMES, Metrics
 from modelserve_predictor.placement import Device
 from modelserve_predictor.settings import ModelConfig
 from modelserve_registry.errors import RegistryError
@@ -167,20 +168,49 @@ class ServedModel:
             self.metrics.rejected_total.labels(**self.labels(), reason="queue_full").inc()
 
     async def warm_up(self) -> None:
-        await self.infer(["warm-up request"])
+        await self.infer(["warm-up request"], record=False)
         self.ready = True
         if self.metrics and self.manifest:
             labels = self.labels()
             self.metrics.model_load_seconds.labels(**labels).set(self.load_seconds)
+            # Counters exist from the start at 0, so rates and ratios read 0 rather than
+            # "no data" until the first rejection, truncation or failure.
+            self.metrics.rejected_total.labels(**labels, reason="queue_full")
+            self.metrics.truncated_total.labels(**labels)
+            for outcome in OUTCOMES:
+                self.metrics.requests_total.labels(**labels, outcome=outcome)
             sha = self.manifest.variant(self.variant).files[0].sha256
             self.metrics.model_info.labels(
                 **labels, version=str(self.manifest.version), sha256=sha
             ).set(1)
 
-    async def infer(self, texts: list[str]) -> list[Row]:
+    async def infer(self, texts: list[str], record: bool = True) -> list[Row]:
+        """The rows for `texts`; each call is one request in the per-model RED metrics
+        (warm-up passes record=False so it does not count as traffic)."""
         if self.batcher is None:
             raise NotReady(f"model {self.name!r} is not loaded: {self.error or 'loading'}")
-        return await self.batcher.submit(texts)
+        if not (record and self.metrics):
+            return await self.batcher.submit(texts)
+        labels = self.labels()
+        in_progress = self.metrics.requests_in_progress.labels(**labels)
+        in_progress.inc()
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            rows = await self.batcher.submit(texts)
+            outcome = "ok"
+            return rows
+        except Overloaded:
+            outcome = "rejected"
+            raise
+        except asyncio.CancelledError:  # the client went away or the request timed out
+            outcome = "cancelled"
+            raise
+        finally:
+            in_progress.dec()
+            self.metrics.requests_total.labels(**labels, outcome=outcome).inc()
+            if outcome == "ok":
+                self.metrics.request_seconds.labels(**labels).observe(time.perf_counter() - started)
 
     async def close(self) -> None:
         if self.batcher:

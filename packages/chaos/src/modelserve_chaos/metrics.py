@@ -1,0 +1,77 @@
+"""What a chaos run knows, exported live as Prometheus metrics (`chaos run --metrics-port`):
+when each disruption was injected, whether the target answered /readyz, and, once the run is
+measured, how long each disruption took to recover from. The dashboards import these names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+PREFIX = "chaos"
+DISRUPTIONS_TOTAL = f"{PREFIX}_disruptions_total"
+LAST_DISRUPTION_TIMESTAMP = f"{PREFIX}_last_disruption_timestamp_seconds"
+TARGET_READY = f"{PREFIX}_target_ready"
+RECOVERY_SECONDS = f"{PREFIX}_recovery_seconds"
+LABELS = ("experiment",)
+
+
+@dataclass
+class ChaosMetrics:
+    experiment: str
+    registry: Any
+    disruptions: Any
+    last_disruption: Any
+    target_ready: Any
+    recovery: Any
+
+    @classmethod
+    def create(cls, experiment: str) -> ChaosMetrics:
+        from prometheus_client import CollectorRegistry, Counter, Gauge
+
+        registry = CollectorRegistry()
+        return cls(
+            experiment=experiment,
+            registry=registry,
+            disruptions=Counter(
+                DISRUPTIONS_TOTAL,
+                "Disruptions injected, by action and result (ok: the action ran)",
+                (*LABELS, "action", "result"),
+                registry=registry,
+            ),
+            last_disruption=Gauge(
+                LAST_DISRUPTION_TIMESTAMP,
+                "When each action last ran (epoch seconds)",
+                (*LABELS, "action"),
+                registry=registry,
+            ),
+            target_ready=Gauge(
+                TARGET_READY,
+                "1 while the target answers /readyz with 200",
+                LABELS,
+                registry=registry,
+            ),
+            recovery=Gauge(
+                RECOVERY_SECONDS,
+                "Injection until ready, error-free and within the SLO again (after the run)",
+                (*LABELS, "action", "name"),
+                registry=registry,
+            ),
+        )
+
+    def disrupted(self, action: str, ok: bool, at: float) -> None:
+        self.disruptions.labels(self.experiment, action, "ok" if ok else "failed").inc()
+        self.last_disruption.labels(self.experiment, action).set(at)
+
+    def ready(self, ok: bool) -> None:
+        self.target_ready.labels(self.experiment).set(1 if ok else 0)
+
+    def recovered(self, action: str, name: str, seconds: float | None) -> None:
+        # NaN for "never recovered": the series exists, and no panel mistakes it for 0 s.
+        value = float("nan") if seconds is None else seconds
+        self.recovery.labels(self.experiment, action, name).set(value)
+
+    def serve(self, port: int, host: str = "127.0.0.1") -> Any:
+        from prometheus_client import start_http_server
+
+        server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        return server
