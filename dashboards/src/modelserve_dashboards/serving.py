@@ -1,0 +1,160 @@
+"""Serving overview: RED per model, variant, worker and device, in-progress work, shedding."""
+
+from __future__ import annotations
+
+from modelserve_dashboards.panels import (
+    MODEL_FILTER,
+    RATE,
+    base,
+    graph,
+    quantile,
+    ratio,
+    row,
+    single,
+    sum_rate,
+)
+from modelserve_predictor import metrics as m
+
+UID = "modelserve-serving"
+
+
+def request_rate():
+    return graph(
+        "Requests per second by model",
+        "Model calls per second (one per HTTP request), every outcome.",
+        "reqps",
+        [(sum_rate(m.REQUESTS_TOTAL, "model, variant"), "{{model}} {{variant}}")],
+    )
+
+
+def error_ratio():
+    failed = sum_rate(m.REQUESTS_TOTAL, "model", f'{MODEL_FILTER}, outcome!="ok"')
+    return graph(
+        "Error ratio by model",
+        "Share of model calls that did not succeed (rejected for overload, failed or cancelled).",
+        "percentunit",
+        [(ratio(failed, sum_rate(m.REQUESTS_TOTAL, "model")), "{{model}}")],
+    )
+
+
+def latency_quantiles():
+    return graph(
+        "Model latency p50 / p95 / p99",
+        "From a request reaching its model to its rows: queue wait plus batches (server side).",
+        "s",
+        [
+            (quantile(q, m.REQUEST_SECONDS, "model"), f"p{int(q * 100)} {{{{model}}}}")
+            for q in (0.5, 0.95, 0.99)
+        ],
+    )
+
+
+def http_by_status():
+    return graph(
+        "HTTP responses by route and status",
+        "BentoML's own count of HTTP responses: 4xx are bad input, 429/503 are shed load.",
+        "reqps",
+        [
+            (
+                f"sum by (endpoint, http_response_code) (rate({m.HTTP_REQUESTS_TOTAL}[{RATE}]))",
+                "{{endpoint}} {{http_response_code}}",
+            )
+        ],
+        stacked=True,
+    )
+
+
+def http_latency():
+    return graph(
+        "HTTP latency p99 by route",
+        "End to end inside the server, including JSON and the web framework.",
+        "s",
+        [
+            (
+                f"histogram_quantile(0.99, sum by (le, endpoint) "
+                f"(rate({m.HTTP_REQUEST_SECONDS}_bucket[{RATE}])))",
+                "p99 {{endpoint}}",
+            )
+        ],
+    )
+
+
+def requests_by_worker():
+    return graph(
+        "Requests per second by worker and device",
+        "How traffic spreads over the workers (each pinned to a device by the placement plan).",
+        "reqps",
+        [(sum_rate(m.REQUESTS_TOTAL, "worker, device"), "worker {{worker}} ({{device}})")],
+        stacked=True,
+    )
+
+
+def in_progress():
+    return graph(
+        "In progress",
+        "Requests inside a model (queued or running), and HTTP requests in flight per route.",
+        "short",
+        [
+            (f"sum by (model) ({m.REQUESTS_IN_PROGRESS}{{{MODEL_FILTER}}})", "{{model}}"),
+            (f"sum by (endpoint) ({m.HTTP_IN_PROGRESS})", "http {{endpoint}}"),
+        ],
+    )
+
+
+def rejections():
+    return graph(
+        "Rejected for overload",
+        "Requests answered 429 with Retry-After because the model's queue was full.",
+        "reqps",
+        [(sum_rate(m.REJECTED_TOTAL, "model, reason"), "{{model}} {{reason}}")],
+        bars=True,
+    )
+
+
+def truncations():
+    return graph(
+        "Texts truncated",
+        "Texts longer than the model's maximum, cut (and flagged in the response).",
+        "short",
+        [(sum_rate(m.TRUNCATED_TOTAL, "model"), "{{model}}")],
+        bars=True,
+    )
+
+
+def models_served():
+    return single(
+        "Workers serving each model",
+        "Worker processes that loaded, verified and warmed up the model.",
+        "short",
+        [(f"count by (model) ({m.MODEL_INFO}{{{MODEL_FILTER}}})", "{{model}}")],
+        width=12,
+    )
+
+
+def load_time():
+    return single(
+        "Model load time",
+        "Pull, verify, load and warm up, per worker (slowest worker).",
+        "s",
+        [(f"max by (model) ({m.MODEL_LOAD_SECONDS}{{{MODEL_FILTER}}})", "{{model}}")],
+        width=12,
+    )
+
+
+def dashboard():
+    return (
+        base(UID, "Predictor: serving overview", "Rate, errors and duration of every model.")
+        .with_row(row("Traffic"))
+        .with_panel(request_rate())
+        .with_panel(error_ratio())
+        .with_panel(latency_quantiles())
+        .with_panel(http_by_status())
+        .with_panel(http_latency())
+        .with_panel(in_progress())
+        .with_row(row("Workers, devices and shedding"))
+        .with_panel(requests_by_worker())
+        .with_panel(rejections())
+        .with_panel(truncations())
+        .with_panel(models_served())
+        .with_panel(load_time())
+    )
