@@ -3,6 +3,7 @@ the properties the platform relies on (security, probes, shutdown, selectors, GP
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -35,7 +36,7 @@ def predictor_settings(
     docs: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> PredictorSettings:
     """The settings `predictor serve` would resolve from the pod's ConfigMap, for real."""
-    for key in [k for k in __import__("os").environ if k.startswith("PREDICTOR_")]:
+    for key in [k for k in os.environ if k.startswith("PREDICTOR_")]:
         monkeypatch.delenv(key)
     for key, value in find(docs, "ConfigMap", "predictor-config")["data"].items():
         monkeypatch.setenv(key, value)
