@@ -79,6 +79,7 @@ class PrometheusServer:
     client: Client
     process: subprocess.Popen
     folder: Path
+    log: Any = None  # the log file handle, closed on stop
 
     @property
     def url(self) -> str:
@@ -113,10 +114,11 @@ class PrometheusServer:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        server = cls(Client(f"http://127.0.0.1:{port}"), process, folder)
+        server = cls(Client(f"http://127.0.0.1:{port}"), process, folder, log)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if process.poll() is not None:
+                log.close()
                 raise PrometheusError(
                     f"prometheus exited: {(folder / 'prometheus.log').read_text()[-1500:]}"
                 )
@@ -137,3 +139,5 @@ class PrometheusServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
+        if self.log is not None:
+            self.log.close()

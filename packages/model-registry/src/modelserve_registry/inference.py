@@ -115,7 +115,10 @@ class TextModel:
         if self.variant.engine == "onnxruntime":
             self.runner: Runner = OnnxRunner(folder / ONNX_FILE, device, threads, device_id)
         else:
-            self.runner = TorchRunner(folder, self.manifest, device, threads)
+            # The index matters when a worker sees several GPUs (a gpu_map plan): "cuda"
+            # alone would put every model on the first one (seen on an H200 with device_id=1).
+            torch_device = f"cuda:{device_id}" if device == "cuda" else device
+            self.runner = TorchRunner(folder, self.manifest, torch_device, threads)
 
     def encode(self, texts: list[str]) -> Encoded:
         """One tokenizer pass: truncate to the model maximum (keeping the final special
