@@ -64,6 +64,7 @@ def test_every_panel_that_can_have_data_here_returns_series(run: LiveRun) -> Non
     panels = _by_panel(run)
     titles = {p["title"] for n in DASHBOARDS for p in panels_of(load(n)) if p["type"] != "row"}
     assert set(NO_DATA_HERE) <= titles, "the list names panels that no longer exist"
+    titles |= {t for t in panels if t.startswith(("annotation:", "variable:"))}
     for title in titles:
         has_data = any(r.has_data for r in panels[title])
         if title in NO_DATA_HERE:
@@ -85,7 +86,12 @@ def test_series_show_what_happened(run: LiveRun) -> None:
     assert len(workers) == 2  # both workers took traffic
     disruptions = panels["Disruptions injected"][0].series
     assert {s["metric"]["action"] for s in disruptions} == {"kill-worker"}
-    assert {s["metric"]["result"] for s in disruptions} == {"ok"}
+    injected = {s["metric"]["result"]: max(float(v) for _, v in s["values"]) for s in disruptions}
+    assert injected["ok"] > 0 and injected["failed"] == 0  # the kill shows as an increase
+    processes = panels["Worker processes started"][0].series
+    assert max(float(s["values"][-1][1]) for s in processes) == 2  # the killed slot restarted
+    serving = panels["Workers serving each model"][0].series
+    assert {float(s["values"][-1][1]) for s in serving} == {2.0}
     nominal = panels["Offered, answered and nominal rate"][0].series
     assert float(nominal[0]["values"][-1][1]) == pytest.approx(25.0)
     assert run.journal["events"][0]["action"] == "kill-worker"

@@ -76,12 +76,20 @@ def client_p99():
     )
 
 
-def workers_serving():
+def worker_processes():
+    # A SIGKILLed worker leaves its multiprocess series behind (BentoML cannot mark it dead),
+    # so "workers alive" cannot be read from them; processes started per worker slot can: each
+    # restart adds a pid. A step up is a worker that died and came back.
     return graph(
-        "Predictor workers serving",
-        "Worker processes with their models loaded (drops while a killed worker restarts).",
+        "Worker processes started",
+        "Processes that have served each worker slot: +1 at every worker restart.",
         "short",
-        [(f"count(count by (worker) ({m.MODEL_INFO}))", "workers")],
+        [
+            (
+                f"count by (worker) (count by (worker, pid) ({m.MODEL_INFO}))",
+                "worker {{worker}}",
+            )
+        ],
     )
 
 
@@ -142,7 +150,7 @@ def annotations_from_metrics():
         .datasource(PROMETHEUS)
         .enable(True)
         .icon_color("orange")
-        .expr(f"changes({c.LAST_DISRUPTION_TIMESTAMP}[1m]) > 0")
+        .expr(f'sum by (action) (increase({c.DISRUPTIONS_TOTAL}{{result="ok"}}[$__interval])) > 0')
     )
 
 
@@ -161,7 +169,7 @@ def dashboard():
         .with_panel(target_ready())
         .with_panel(failed_requests())
         .with_panel(client_p99())
-        .with_panel(workers_serving())
+        .with_panel(worker_processes())
         .with_panel(recovery_time())
         .with_row(row("What the cluster did"))
         .with_panel(pod_restarts())

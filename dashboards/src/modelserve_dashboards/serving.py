@@ -126,7 +126,13 @@ def models_served():
         "Workers serving each model",
         "Worker processes that loaded, verified and warmed up the model.",
         "short",
-        [(f"count by (model) ({m.MODEL_INFO}{{{MODEL_FILTER}}})", "{{model}}")],
+        # count worker slots, not series: a restarted worker has a second pid label
+        [
+            (
+                f"count by (model) (count by (model, worker) ({m.MODEL_INFO}{{{MODEL_FILTER}}}))",
+                "{{model}}",
+            )
+        ],
         width=12,
     )
 

@@ -57,7 +57,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.metrics_port is not None:
         from modelserve_chaos.metrics import ChaosMetrics
 
-        metrics = ChaosMetrics.create(experiment.title)
+        metrics = ChaosMetrics.create(experiment.title, [s.action for s in experiment.method])
         try:
             exporter = metrics.serve(args.metrics_port, args.metrics_host)
         except OSError as exc:

@@ -25,11 +25,13 @@ class ChaosMetrics:
     recovery: Any
 
     @classmethod
-    def create(cls, experiment: str) -> ChaosMetrics:
+    def create(cls, experiment: str, actions: list[str] = ()) -> ChaosMetrics:
+        """`actions`: the method's actions, whose counters start at 0 so that the first
+        injection shows as an increase (a counter born at 1 has no increase to show)."""
         from prometheus_client import CollectorRegistry, Counter, Gauge
 
         registry = CollectorRegistry()
-        return cls(
+        metrics = cls(
             experiment=experiment,
             registry=registry,
             disruptions=Counter(
@@ -57,6 +59,10 @@ class ChaosMetrics:
                 registry=registry,
             ),
         )
+        for action in actions:
+            for result in ("ok", "failed"):
+                metrics.disruptions.labels(experiment, action, result)
+        return metrics
 
     def disrupted(self, action: str, ok: bool, at: float) -> None:
         self.disruptions.labels(self.experiment, action, "ok" if ok else "failed").inc()
