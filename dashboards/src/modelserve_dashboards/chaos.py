@@ -150,7 +150,7 @@ def annotations_from_metrics():
         .datasource(PROMETHEUS)
         .enable(True)
         .icon_color("orange")
-        .expr(f'sum by (action) (increase({c.DISRUPTIONS_TOTAL}{{result="ok"}}[$__interval])) > 0')
+        .expr(f'sum by (action) (increase({c.DISRUPTIONS_TOTAL}{{result="ok"}}[{RATE}])) > 0')
     )
 
 
