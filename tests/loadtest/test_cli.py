@@ -67,7 +67,10 @@ def test_sweep_finds_the_capacity_of_a_serial_server(tmp_path: Path) -> None:
         process.wait(timeout=10)
     assert result.returncode == 0, result.stderr
     sweep = json.loads((tmp_path / "sweep.json").read_text())
-    assert 20 <= sweep["capacity_rps"] <= 50
+    # Above 50 req/s the backlog grows by (rate/50 - 1) s per second, so over a 4 s step the
+    # last waits pass the 300 ms SLO only from about 50 * (1 + 0.3 / 4) = 54 req/s: a
+    # capacity a little over 50 is the right answer for a short step, not an error.
+    assert 20 <= sweep["capacity_rps"] <= 62
     rates = [s["rate"] for s in sweep["steps"]]
     assert rates[:3] == [10, 20, 40] and (tmp_path / "sweep.png").stat().st_size > 0
     assert "| rate (req/s) | p99 (ms) |" in result.stdout and "| 10.00 |" in result.stdout
@@ -192,7 +195,10 @@ def test_a_recorded_trace_is_replayed_time_scaled(stalling_server: str, tmp_path
     with open(out / "requests.csv", newline="") as handle:
         intended = np.array([float(r["intended"]) for r in csv.DictReader(handle)])
     np.testing.assert_allclose(
-        intended - intended[0], [0.05 * i for i in range(10)] + [1.5], atol=1e-6
+        # requests.csv keeps epoch seconds to the microsecond: two roundings apart
+        intended - intended[0],
+        [0.05 * i for i in range(10)] + [1.5],
+        atol=2.5e-6,
     )
     summary = json.loads((out / "summary.json").read_text())
     assert summary["scenario"]["name"] == "trace" and summary["failures"] == 0
