@@ -73,6 +73,12 @@ class TorchRunner:
 
         if threads:
             torch.set_num_threads(threads)
+        if str(device).startswith("cuda"):
+            # cuDNN's attention (torch's pick for FP16 on Hopper) builds a plan per new
+            # (batch, length) shape: ~45 ms each on an H200, and per-batch padding makes shapes
+            # vary all the time. Without it the first pass is fast and the steady state the
+            # same (FP16 batch 32: 0.165 vs 0.162 ms/text; benchmarks/gpu/README.md).
+            torch.backends.cuda.enable_cudnn_sdp(False)
         self.torch = torch
         self.device = device
         self.providers = [f"torch:{device}"]
