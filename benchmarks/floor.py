@@ -2,11 +2,13 @@
 (FP32 and INT8) and a transformer encoder's FLOPs per sample, so that a measured latency can be
 read as a fraction of what the arithmetic alone would cost.
 
-FP32 rate: `torch.matmul` (oneDNN/MKL) on large square matrices, also numpy for comparison.
+FP32 rate: `torch.matmul` (oneDNN/MKL), numpy and ONNX Runtime's `MatMul` (MLAS) on large
+square matrices; the floor is the fastest of the three.
 INT8 rate: ONNX Runtime's `MatMulInteger` with u8 activations x s8 weights, the same MLAS
-QGEMM kernel that the registry's `onnx-int8` variant (dynamic quantization) runs; also
-`torch._int_mm` (s8 x s8) where this torch build has it on CPU. Each rate is the best of several
-timed repeats (a peak, not a typical), at the number of threads the benchmark itself uses.
+QGEMM kernel that the registry's `onnx-int8` variant (dynamic quantization) runs, and
+`torch._int_mm` (s8 x s8) where this torch build has it on CPU; the floor is the faster.
+Each rate is the best of several timed repeats (a peak, not a typical), at the number of
+threads the benchmark itself uses.
 
     uv run python benchmarks/floor.py            # prints the rates, writes floor.json
 """
@@ -126,10 +128,44 @@ def fp32_numpy(n: int, repeats: int) -> float:
     return 2 * n**3 / _best_seconds(lambda: a @ b, repeats)
 
 
+def _ort_session(graph: object, threads: int | None) -> object:
+    import onnxruntime as ort
+    from onnx import helper
+
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    return ort.InferenceSession(
+        model.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"]
+    )
+
+
+def fp32_onnxruntime(m: int, k: int, n: int, threads: int | None, repeats: int) -> float:
+    """FP32 `MatMul` with constant weights: MLAS's SGEMM, the kernel of the ONNX FP32 variants
+    (on AMD CPUs it can beat torch's MKL/oneDNN path)."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["a", "w"], ["y"])],
+        "fp32-floor",
+        [helper.make_tensor_value_info("a", TensorProto.FLOAT, [m, k])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [m, n])],
+        initializer=[numpy_helper.from_array(rng.standard_normal((k, n), dtype=np.float32), "w")],
+    )
+    session = _ort_session(graph, threads)
+    feeds = {"a": rng.standard_normal((m, k), dtype=np.float32)}
+    return 2 * m * k * n / _best_seconds(lambda: session.run(None, feeds), repeats)
+
+
 def int8_onnxruntime(m: int, k: int, n: int, threads: int | None, repeats: int) -> float:
     """u8 x s8 -> s32 `MatMulInteger` with constant weights, as dynamic quantization emits."""
     import numpy as np
-    import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(0)
@@ -145,18 +181,7 @@ def int8_onnxruntime(m: int, k: int, n: int, threads: int | None, repeats: int) 
             numpy_helper.from_array(np.array(0, dtype=np.int8), "w_zero"),
         ],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if threads:
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-    session = ort.InferenceSession(
-        model.SerializeToString(),
-        sess_options=options,
-        providers=["CPUExecutionProvider"],
-    )
+    session = _ort_session(graph, threads)
     feeds = {"a": rng.integers(0, 255, (m, k), dtype=np.uint8)}
     return 2 * m * k * n / _best_seconds(lambda: session.run(None, feeds), repeats)
 
@@ -184,6 +209,7 @@ def measure(threads: int | None = None, n: int = 2048, repeats: int = 5) -> dict
     rates = {
         "fp32_torch": fp32_torch(n, threads, repeats),
         "fp32_numpy": fp32_numpy(n, repeats),
+        "fp32_onnxruntime": fp32_onnxruntime(n, n, n, threads, repeats),
         "int8_onnxruntime": int8_onnxruntime(n, n, n, threads, repeats),
         "int8_torch_int_mm": int8_torch(n, threads, repeats),
     }
@@ -198,16 +224,20 @@ def measure(threads: int | None = None, n: int = 2048, repeats: int = 5) -> dict
     return {
         "method": (
             f"best of {repeats} timed repeats (each at least 0.2 s of back-to-back calls) of a "
-            f"{n}x{n}x{n} product; FP32 with torch.matmul and numpy, INT8 with ONNX Runtime "
-            "MatMulInteger (u8 x s8 -> s32, the kernel of dynamically quantized models) and "
-            "torch._int_mm (s8 x s8)"
+            f"{n}x{n}x{n} product; FP32 with torch.matmul, numpy and ONNX Runtime MatMul, "
+            "INT8 with ONNX Runtime MatMulInteger (u8 x s8 -> s32, the kernel of dynamically "
+            "quantized models) and torch._int_mm (s8 x s8)"
         ),
         "threads": threads or "library default",
         "size": n,
         "peak_flops": rates,
         "fp32_torch_at_model_shapes": fp32_shapes,
+        "fp32_onnxruntime_at_model_shapes": {
+            f"{m}x{k}x{o}": fp32_onnxruntime(m, k, o, threads, repeats)
+            for m, k, o in ((64, 768, 768), (512, 768, 768), (512, 768, 3072), (512, 3072, 768))
+        },
         "int8_onnxruntime_at_model_shapes": shapes,
-        "fp32_floor": max(rates["fp32_torch"], rates["fp32_numpy"]),
+        "fp32_floor": max(rates["fp32_torch"], rates["fp32_numpy"], rates["fp32_onnxruntime"]),
         "int8_floor": max(r for r in (rates["int8_onnxruntime"], rates["int8_torch_int_mm"]) if r),
     }
 
