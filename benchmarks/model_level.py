@@ -392,7 +392,7 @@ def cli(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--floor-json", type=Path, default=None, help="reuse a floor.py result")
-    parser.add_argument("--quick", action="store_true", help="32/64 texts, 1 round, b 1,8,32")
+    parser.add_argument("--quick", action="store_true", help="16/64 texts, 1 round, batches 1,8,16")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument(
         "--report-from", type=Path, default=None, help="rewrite the report of a saved JSON"
