@@ -11,6 +11,7 @@ Each rate is the best of several timed repeats (a peak, not a typical), at the n
 threads the benchmark itself uses.
 
     uv run python benchmarks/floor.py            # prints the rates, writes floor.json
+    uv run python benchmarks/floor.py --op-profile PULLED/model.onnx --out op_profile.json
 """
 
 from __future__ import annotations
@@ -247,13 +248,59 @@ def measure(threads: int | None = None, n: int = 2048, repeats: int = 5) -> dict
     }
 
 
+def op_profile(onnx_path: Path, batch: int, tokens: int, runs: int = 5) -> dict:
+    """Where an ONNX variant's time goes, by operator (ONNX Runtime's own profiler), at
+    `batch` x `tokens`: how much is matrix products and how much is everything else."""
+    import collections
+
+    import numpy as np
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.enable_profiling = True
+    options.profile_file_prefix = "/tmp/floor-op-profile"
+    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    ids = np.random.default_rng(0).integers(5, 1000, (batch, tokens)).astype(np.int64)
+    feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+    for _ in range(2):
+        session.run(None, feeds)
+    started = time.perf_counter()
+    for _ in range(runs):
+        session.run(None, feeds)
+    ms_per_sample = 1000 * (time.perf_counter() - started) / runs / batch
+    trace = Path(session.end_profiling())
+    by_op: collections.Counter[str] = collections.Counter()
+    for event in json.loads(trace.read_text()):
+        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
+            by_op[event["args"]["op_name"]] += event["dur"]
+    trace.unlink()
+    total = sum(by_op.values())
+    return {
+        "model": "/".join(onnx_path.parts[-4:]),  # name/version/variant/model.onnx
+        "batch": batch,
+        "tokens": tokens,
+        "ms_per_sample": ms_per_sample,
+        "share_by_op": {op: us / total for op, us in by_op.most_common()},
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--size", type=int, default=2048)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, default=RESULTS / "floor.json")
+    parser.add_argument("--op-profile", type=Path, default=None, help="an ONNX file to profile")
+    parser.add_argument("--batch", type=int, default=16, help="with --op-profile")
+    parser.add_argument("--tokens", type=int, default=64, help="with --op-profile")
     args = parser.parse_args(argv)
+    if args.op_profile:
+        profile = op_profile(args.op_profile, args.batch, args.tokens)
+        print(json.dumps(profile, indent=2))
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(profile, indent=2) + "\n")
+        return 0
     result = measure(args.threads, args.size, args.repeats)
     print(json.dumps(result, indent=2))
     args.out.parent.mkdir(parents=True, exist_ok=True)
