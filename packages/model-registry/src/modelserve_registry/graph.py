@@ -151,7 +151,9 @@ def load_torch_variant(folder: Path, spec: GraphSpec, device: str = "cpu") -> Ex
     model = ExportableModel(backbone, spec, head)
     dtype = next(iter(state.values())).dtype
     model.to(dtype)
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    # assign: the loaded tensors become the parameters (no copy into the randomly initialised
+    # ones, which are then freed): resident memory ends at about one copy of the weights.
+    missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
     # Only buffers HF recreates itself (position ids) may be absent.
     real_missing = [k for k in missing if not k.endswith("position_ids")]
     if real_missing or unexpected:
