@@ -70,9 +70,6 @@ class Client:
         params = {"match[]": match, "start": start, "end": end}
         return self._get(f"/api/v1/label/{label}/values", params)
 
-    def targets(self) -> list[dict]:
-        return self._get("/api/v1/targets", {})["activeTargets"]
-
 
 @dataclass
 class PrometheusServer:

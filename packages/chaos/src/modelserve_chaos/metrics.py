@@ -9,7 +9,6 @@ from typing import Any
 
 PREFIX = "chaos"
 DISRUPTIONS_TOTAL = f"{PREFIX}_disruptions_total"
-LAST_DISRUPTION_TIMESTAMP = f"{PREFIX}_last_disruption_timestamp_seconds"
 TARGET_READY = f"{PREFIX}_target_ready"
 RECOVERY_SECONDS = f"{PREFIX}_recovery_seconds"
 LABELS = ("experiment",)
@@ -20,7 +19,6 @@ class ChaosMetrics:
     experiment: str
     registry: Any
     disruptions: Any
-    last_disruption: Any
     target_ready: Any
     recovery: Any
 
@@ -38,12 +36,6 @@ class ChaosMetrics:
                 DISRUPTIONS_TOTAL,
                 "Disruptions injected, by action and result (ok: the action ran)",
                 (*LABELS, "action", "result"),
-                registry=registry,
-            ),
-            last_disruption=Gauge(
-                LAST_DISRUPTION_TIMESTAMP,
-                "When each action last ran (epoch seconds)",
-                (*LABELS, "action"),
                 registry=registry,
             ),
             target_ready=Gauge(
@@ -64,9 +56,8 @@ class ChaosMetrics:
                 metrics.disruptions.labels(experiment, action, result)
         return metrics
 
-    def disrupted(self, action: str, ok: bool, at: float) -> None:
+    def disrupted(self, action: str, ok: bool) -> None:
         self.disruptions.labels(self.experiment, action, "ok" if ok else "failed").inc()
-        self.last_disruption.labels(self.experiment, action).set(at)
 
     def ready(self, ok: bool) -> None:
         self.target_ready.labels(self.experiment).set(1 if ok else 0)

@@ -212,7 +212,7 @@ def run_experiment(
         except ActionFailed as exc:
             event["error"] = str(exc)
         if metrics:
-            metrics.disrupted(step.action, "error" not in event, event["t"])
+            metrics.disrupted(step.action, "error" not in event)
         event["annotation_error"] = _annotate(grafana_url, event)
         journal["events"].append(event)
         time.sleep(step.pause_after_s)
