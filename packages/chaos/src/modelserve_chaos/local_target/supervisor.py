@@ -113,6 +113,10 @@ class Supervisor:
 
     def stop(self) -> None:
         self._stopping.set()
+        # the watcher may be between "it exited" and spawning a successor: let it finish, or
+        # that successor would outlive stop() unwaited
+        if self._thread.is_alive():
+            self._thread.join(timeout=self.restart_delay_s + 5)
         process = self.process
         if process is not None and process.poll() is None:
             self._kill_group(process.pid, signal.SIGTERM)
