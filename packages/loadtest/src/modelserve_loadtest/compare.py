@@ -117,44 +117,55 @@ def compare(variants: list[Variant], resamples: int = 2000, seed: int = 0) -> di
 
 
 def markdown(result: dict) -> str:
-    def fmt(value: float | None, digits: int = 1) -> str:
-        return "-" if value is None else f"{value:.{digits}f}"
+    return table_markdown(result["table"]) + "\n" + pairs_markdown(result["pairs"])
 
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def table_markdown(table: list[dict]) -> str:
+    """The study's Tables 3/4 columns, one row per variant."""
     lines = [
         "| variant | runs | requests | p50 | p95 | p99 | min | avg | max | RPS | failures |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in result["table"]:
+    for r in table:
         lines.append(
-            f"| {r['variant']} | {r['runs']} | {r['requests']} | {fmt(r['p50'])} | "
-            f"{fmt(r['p95'])} | {fmt(r['p99'])} | {fmt(r['min'])} | {fmt(r['avg'])} | "
-            f"{fmt(r['max'])} | {fmt(r['rps'], 2)} | {100 * r['failure_rate']:.2f}% |"
+            f"| {r['variant']} | {r['runs']} | {r['requests']} | {_fmt(r['p50'])} | "
+            f"{_fmt(r['p95'])} | {_fmt(r['p99'])} | {_fmt(r['min'])} | {_fmt(r['avg'])} | "
+            f"{_fmt(r['max'])} | {_fmt(r['rps'], 2)} | {100 * r['failure_rate']:.2f}% |"
         )
     lines += [
         "",
         "Latency in ms from the intended send time; with repeated runs the percentiles "
         "are medians of per-run values.",
-        "",
     ]
-    if result["pairs"]:
-        lines += [
-            "| a -> b | unit | Mann-Whitney p | A12 | Cliff's delta | "
-            "p50 diff [95% CI] | p95 diff [95% CI] | p99 diff [95% CI] |",
-            "|---|---|---:|---:|---:|---|---|---|",
+    return "\n".join(lines) + "\n"
+
+
+def pairs_markdown(pairs: list[dict]) -> str:
+    """One row per pair: the tests, the effect sizes and the percentile differences."""
+    if not pairs:
+        return ""
+    lines = [
+        "| a -> b | unit | Mann-Whitney p | A12 | Cliff's delta | "
+        "p50 diff [95% CI] | p95 diff [95% CI] | p99 diff [95% CI] |",
+        "|---|---|---:|---:|---:|---|---|---|",
+    ]
+    for p in pairs:
+        cells = [
+            f"{p[q]['diff_ms']:+.1f} [{p[q]['ci95'][0]:+.1f}, {p[q]['ci95'][1]:+.1f}]: "
+            f"{p[q]['verdict']}"
+            for q in QUANTILES
         ]
-        for p in result["pairs"]:
-            cells = [
-                f"{p[q]['diff_ms']:+.1f} [{p[q]['ci95'][0]:+.1f}, {p[q]['ci95'][1]:+.1f}]: "
-                f"{p[q]['verdict']}"
-                for q in QUANTILES
-            ]
-            lines.append(
-                f"| {p['a']} -> {p['b']} | {p['unit']} | {p['mann_whitney_p']:.3g} | "
-                f"{p['a12']:.3f} | {p['cliffs_delta']:+.3f} | " + " | ".join(cells) + " |"
-            )
-        lines += [
-            "",
-            "A12 = P(a latency from b exceeds one from a); 0.5 is no effect, about 0.56 "
-            "small, 0.64 medium, 0.71 large.",
-        ]
+        lines.append(
+            f"| {p['a']} -> {p['b']} | {p['unit']} | {p['mann_whitney_p']:.3g} | "
+            f"{p['a12']:.3f} | {p['cliffs_delta']:+.3f} | " + " | ".join(cells) + " |"
+        )
+    lines += [
+        "",
+        "A12 = P(a latency from b exceeds one from a); 0.5 is no effect, about 0.56 "
+        "small, 0.64 medium, 0.71 large.",
+    ]
     return "\n".join(lines) + "\n"

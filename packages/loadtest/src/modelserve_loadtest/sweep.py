@@ -4,7 +4,7 @@ between the last passing and the first failing rate."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import asdict, dataclass
 
 
@@ -32,6 +32,49 @@ class Capacity:
         return {"capacity_rps": self.rate, "steps": [asdict(s) for s in self.steps]}
 
 
+def capacity_search(
+    slo_p99_ms: float,
+    *,
+    start_rate: float,
+    max_rate: float,
+    precision: float = 0.1,
+    max_failure_rate: float = 0.01,
+    max_steps: int = 16,
+) -> Generator[float, Step, Capacity]:
+    """The search as a generator: it yields the next rate to measure, is sent that rate's Step,
+    and returns the Capacity. A benchmark can then interleave the searches of several systems,
+    one step each in turn, so that the machine's drift hits all of them alike.
+
+    `precision`: stop when the failing rate is within this fraction of the passing one."""
+    steps: list[Step] = []
+
+    def passes(step: Step) -> bool:
+        steps.append(step)
+        return step.passes(slo_p99_ms, max_failure_rate)
+
+    rate = start_rate
+    if not passes((yield rate)):
+        return Capacity(None, steps)
+    passing, failing = rate, None
+    while failing is None and len(steps) < max_steps:
+        rate = min(rate * 2, max_rate)
+        if passes((yield rate)):
+            passing = rate
+            if rate >= max_rate:
+                return Capacity(passing, steps)
+        else:
+            failing = rate
+    while (
+        failing is not None and failing - passing > precision * passing and len(steps) < max_steps
+    ):
+        middle = (passing + failing) / 2
+        if passes((yield middle)):
+            passing = middle
+        else:
+            failing = middle
+    return Capacity(passing, steps)
+
+
 def search_capacity(
     measure: Callable[[float], Step],
     slo_p99_ms: float,
@@ -42,32 +85,18 @@ def search_capacity(
     max_failure_rate: float = 0.01,
     max_steps: int = 16,
 ) -> Capacity:
-    """`precision`: stop when the failing rate is within this fraction of the passing one."""
-    steps: list[Step] = []
-
-    def ok(rate: float) -> bool:
-        step = measure(rate)
-        steps.append(step)
-        return step.passes(slo_p99_ms, max_failure_rate)
-
-    rate = start_rate
-    if not ok(rate):
-        return Capacity(None, steps)
-    passing, failing = rate, None
-    while failing is None and len(steps) < max_steps:
-        rate = min(rate * 2, max_rate)
-        if ok(rate):
-            passing = rate
-            if rate >= max_rate:
-                return Capacity(passing, steps)
-        else:
-            failing = rate
-    while (
-        failing is not None and failing - passing > precision * passing and len(steps) < max_steps
-    ):
-        middle = (passing + failing) / 2
-        if ok(middle):
-            passing = middle
-        else:
-            failing = middle
-    return Capacity(passing, steps)
+    """Run one search to the end, measuring each rate with `measure`."""
+    search = capacity_search(
+        slo_p99_ms,
+        start_rate=start_rate,
+        max_rate=max_rate,
+        precision=precision,
+        max_failure_rate=max_failure_rate,
+        max_steps=max_steps,
+    )
+    rate = next(search)
+    while True:
+        try:
+            rate = search.send(measure(rate))
+        except StopIteration as done:
+            return done.value

@@ -1,0 +1,241 @@
+"""What the served benchmarks (capacity.py, service_level.py) share: the systems under test as
+real processes on free 127.0.0.1 ports (the naive baseline, the predictor with 1 or 2 workers),
+one open-loop `loadtest run` against one of them, and the in-process reference throughput.
+
+The load generator runs as its own process (`loadtest run`), as a user would run it; on this
+2-core machine it competes with the server for CPU, which every system pays alike."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from modelserve_loadtest.sweep import Step
+
+REPO = Path(__file__).resolve().parents[1]
+MODEL = "roberta-base-synthetic"  # the study's architecture
+VARIANT = "onnx-int8"  # the predictor's fastest CPU variant
+BASELINE_FOLDER = Path.home() / ".cache" / "modelserve" / "benchmarks" / f"{MODEL}-hf"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class System:
+    """One server under test: how to start it and where it answers."""
+
+    name: str
+    description: str
+    command: list[str]
+    env: dict[str, str]
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+
+    @property
+    def host(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def baseline(model_dir: Path) -> System:
+    """The study's "Base": BentoML + transformers pipeline, FP32 PyTorch, one text per call."""
+    system = System(
+        name="baseline",
+        description="naive: BentoML + transformers pipeline, FP32 PyTorch, 1 text per call",
+        command=[],
+        env={"BASELINE_MODEL_DIR": str(model_dir)},
+    )
+    system.command = [
+        *_bentoml(),
+        "serve",
+        "benchmarks.baseline.service:Baseline",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(system.port),
+    ]
+    return system
+
+
+def _bentoml() -> list[str]:
+    return [str(Path(sys.executable).with_name("bentoml"))]
+
+
+def predictor(workers: int, model: str = MODEL, variant: str = VARIANT) -> System:
+    system = System(
+        name=f"predictor-{workers}w",
+        description=f"predictor: {variant}, adaptive batching, {workers} CPU worker(s)",
+        command=[sys.executable, "-m", "modelserve_predictor", "serve"],
+        env={
+            "PREDICTOR_MODELS": f"{model}@production={variant}",
+            "PREDICTOR_WORKERS": str(workers),
+            "PREDICTOR_HOST": "127.0.0.1",
+        },
+    )
+    system.env["PREDICTOR_PORT"] = str(system.port)
+    return system
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit, so the benchmark's `finally` stops the servers it started
+    instead of leaving them running (Python's default for SIGTERM skips every `finally`)."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
+def start(system: System, logs: Path, timeout_s: float = 600) -> None:
+    """Start the server in its own session and wait until /readyz answers 200."""
+    logs.mkdir(parents=True, exist_ok=True)
+    with open(logs / f"{system.name}.log", "ab") as log:
+        system.process = subprocess.Popen(
+            system.command,
+            env={**os.environ, **system.env},
+            cwd=REPO,  # the baseline service is imported as benchmarks.baseline.service
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if system.process.poll() is not None:
+            raise RuntimeError(f"{system.name} exited; see {logs / (system.name + '.log')}")
+        try:
+            if httpx.get(f"{system.host}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    stop(system)
+    raise RuntimeError(f"{system.name} was not ready within {timeout_s:g} s")
+
+
+def stop(system: System) -> None:
+    """SIGTERM the whole session (BentoML's arbiter and workers), SIGKILL what lingers."""
+    process = system.process
+    if process is None:
+        return
+    for sig, wait_s in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            process.wait(timeout=wait_s)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    system.process = None
+
+
+def ensure_baseline_model(folder: Path = BASELINE_FOLDER) -> Path:
+    """roberta-base-synthetic as a plain Hugging Face folder (the registry bootstrap's seeded
+    weights), written once and reused."""
+    if not (folder / "config.json").exists():
+        from modelserve_registry.bootstrap import build_roberta_synthetic
+
+        build_roberta_synthetic(folder)
+    return folder
+
+
+def load_run(
+    system: System,
+    out: Path,
+    *,
+    rate: float,
+    duration_s: float,
+    scenario: str = "steady",
+    seed: int = 0,
+    texts: Path | None = None,
+    slo_ms: float | None = None,
+) -> dict:
+    """One open-loop run (`loadtest run`) against `system`; returns its summary.json."""
+    command = [
+        sys.executable,
+        "-m",
+        "modelserve_loadtest",
+        "run",
+        "--host",
+        system.host,
+        "--scenario",
+        scenario,
+        "--rate",
+        f"{rate:g}",
+        "--duration",
+        f"{duration_s:g}",
+        "--seed",
+        str(seed),
+        "--out",
+        str(out),
+        "--quiet",
+    ]
+    if texts is not None:
+        command += ["--texts", str(texts)]
+    if slo_ms is not None:
+        command += ["--slo-ms", f"{slo_ms:g}"]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=duration_s + 300, cwd=REPO
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"loadtest against {system.name} failed: {done.stderr[-1000:]}")
+    return json.loads((out / "summary.json").read_text())
+
+
+def step_from_summary(rate: float, summary: dict) -> Step:
+    """A sweep step from a run's summary: dropped arrivals count as failures."""
+    failed = summary["failures"] + summary["dropped"]
+    return Step(
+        rate=rate,
+        p99_ms=summary["latency_ms"]["p99"],
+        failure_rate=failed / max(1, summary["requests"]),
+        requests=summary["requests"],
+    )
+
+
+def read_texts(path: Path) -> list[str]:
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as handle:
+        return [row["text"].strip() for row in csv.DictReader(handle) if row["text"].strip()]
+
+
+def in_process_batch1(texts: list[str], model: str = MODEL, variant: str = VARIANT) -> dict:
+    """Texts per second of the served variant called in this process one text at a time, on
+    the same texts the load test sends (the "prize" the served figure is measured against)."""
+    from modelserve_predictor.models import fetch
+    from modelserve_predictor.placement import Device
+    from modelserve_predictor.settings import ModelConfig
+    from modelserve_registry.inference import TextModel
+    from modelserve_registry.settings import RegistrySettings
+    from modelserve_registry.store import Registry
+
+    settings = RegistrySettings()
+    _, folder = fetch(
+        Registry.open(settings.uri),
+        ModelConfig(ref=f"{model}@production", variant=variant),
+        Device("cpu"),
+        settings.cache_dir / "pulled",
+    )
+    text_model = TextModel(folder)
+    text_model.predict(texts[:8])
+    seconds = []
+    for text in texts:
+        started = time.perf_counter()
+        text_model.predict([text])
+        seconds.append(time.perf_counter() - started)
+    return {
+        "texts": len(texts),
+        "texts_per_s": len(texts) / sum(seconds),
+        "p50_ms": 1000 * statistics.median(seconds),
+    }
