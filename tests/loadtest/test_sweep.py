@@ -1,6 +1,6 @@
 import pytest
 
-from modelserve_loadtest.sweep import Step, search_capacity
+from modelserve_loadtest.sweep import Step, capacity_search, search_capacity
 
 
 def server_with_capacity(capacity: float):
@@ -40,3 +40,34 @@ def test_failures_above_one_percent_fail_a_step() -> None:
     assert not Step(10, None, 0.0, 0).passes(100, 0.01)
     with pytest.raises(AttributeError):
         Step(1, 1, 0, 1).rate = 2  # frozen
+
+
+def test_interleaved_searches_find_what_each_would_alone() -> None:
+    """Two generator searches driven one step each in turn give the same answers and the same
+    measured rates as two searches run one after the other."""
+    capacities = {"slow": 6.0, "fast": 90.0}
+    alone = {
+        name: search_capacity(
+            server_with_capacity(cap)[0], 100.0, start_rate=1, max_rate=500, precision=0.1
+        )
+        for name, cap in capacities.items()
+    }
+    measures = {name: server_with_capacity(cap) for name, cap in capacities.items()}
+    searches = {
+        name: capacity_search(100.0, start_rate=1, max_rate=500, precision=0.1)
+        for name in capacities
+    }
+    pending = {name: next(search) for name, search in searches.items()}
+    order, results = [], {}
+    while pending:
+        for name in list(pending):
+            order.append(name)
+            try:
+                pending[name] = searches[name].send(measures[name][0](pending[name]))
+            except StopIteration as done:
+                results[name] = done.value
+                del pending[name]
+    for name in capacities:
+        assert results[name].rate == alone[name].rate
+        assert [s.rate for s in results[name].steps] == [s.rate for s in alone[name].steps]
+    assert order[:4] == ["slow", "fast", "slow", "fast"]  # one step each, in turn
