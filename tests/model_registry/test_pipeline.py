@@ -64,6 +64,11 @@ def test_embedding_and_pooled_head_models_export_with_eval_scores(
         assert entry.validation.eval_samples == len(EVAL.texts)
         assert 0.0 <= entry.validation.accuracy <= 1.0
         assert entry.validation.macro_f1 is not None
+    # dynamic INT8 depends on batch-mates, so it is also scored one text per call
+    single = head.variants[Variant.ONNX_INT8].validation.one_text_per_call
+    assert single is not None and single.eval_samples == len(EVAL.texts)
+    assert 0.0 <= single.accuracy <= 1.0 and single.passed
+    assert head.variants[Variant.ONNX_FP32].validation.one_text_per_call is None
     pulled = TextModel(registry.pull("head", Variant.ONNX_FP32, tmp_path / "head"))
     long_text = "word " * 500
     encoded = pulled.encode(["short", long_text])

@@ -2,7 +2,13 @@ import numpy as np
 import pytest
 
 from modelserve_registry.manifest import Variant
-from modelserve_registry.validation import accuracy, judge, macro_f1, tolerance_for
+from modelserve_registry.validation import (
+    accuracy,
+    judge,
+    macro_f1,
+    tolerance_for,
+    with_one_text_per_call,
+)
 
 
 def test_macro_f1_matches_a_hand_computed_value() -> None:
@@ -91,3 +97,18 @@ def test_the_diff_tolerance_scales_with_large_logits() -> None:
     reference = np.array([[20.0, -20.0, 0.0]])
     assert judge(Variant.ONNX_FP16, "text-classification", reference, reference + 0.5).passed
     assert not judge(Variant.ONNX_FP16, "text-classification", reference, reference + 1.5).passed
+
+
+def test_a_failure_one_text_per_call_fails_the_variant() -> None:
+    rng = np.random.default_rng(2)
+    reference = rng.normal(size=(60, 3)) * 3
+    batched = judge(Variant.ONNX_INT8, "text-classification", reference, reference + 0.01)
+    flipped = reference.copy()
+    flipped[:20] = flipped[:20, ::-1]
+    single = judge(Variant.ONNX_INT8, "text-classification", reference, flipped)
+    assert batched.passed and not single.passed
+    merged = with_one_text_per_call(batched, single)
+    assert not merged.passed
+    assert merged.one_text_per_call == single
+    assert merged.failures and all(f.startswith("one text per call: ") for f in merged.failures)
+    assert with_one_text_per_call(batched, batched).passed

@@ -86,6 +86,12 @@ class Validation(_Frozen):
     tolerance: Tolerance
     passed: bool
     failures: list[str] = Field(default_factory=list)
+    one_text_per_call: Validation | None = Field(
+        default=None,
+        description="the same check with one text per call, for variants whose outputs "
+        "depend on their batch-mates (dynamic INT8 quantization scales per batch); "
+        "`passed` requires both",
+    )
 
 
 class VariantManifest(_Frozen):

@@ -4,6 +4,7 @@ the ones that pass as one new version."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -19,13 +20,12 @@ from modelserve_registry.inference import TOKENIZER_DIR, TextModel, predict_sort
 from modelserve_registry.manifest import (
     FileEntry,
     ModelManifest,
-    Validation,
     Variant,
     VariantManifest,
 )
 from modelserve_registry.references import validate_name
 from modelserve_registry.store import PULLED_MANIFEST, Registry, sha256_file
-from modelserve_registry.validation import judge
+from modelserve_registry.validation import BATCH_DEPENDENT, judge, with_one_text_per_call
 
 Step = Callable[[str], None]
 
@@ -129,14 +129,20 @@ def export_and_push(
                 reference = _ReferencePredictor(result.reference, model)
                 reference_outputs = predict_sorted(reference, texts)
             outputs = predict_sorted(model, texts)
-            validation: Validation = judge(
+
+            check = functools.partial(
+                judge,
                 variant,
                 result.spec.task,
                 reference_outputs,
-                outputs,
-                labels,
+                labels=labels,
                 n_classes=len(result.spec.labels),
             )
+            validation = check(outputs)
+            if variant in BATCH_DEPENDENT:
+                step(f"validating {variant.value} one text per call")
+                single = check(predict_sorted(model, texts, batch_size=1))
+                validation = with_one_text_per_call(validation, single)
             manifests[variant] = provisional.model_copy(update={"validation": validation})
             del model
 
