@@ -84,7 +84,13 @@ def main() -> None:
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--in-process-texts", type=int, default=1000)
+    parser.add_argument(
+        "--from-json", type=Path, default=None, help="redraw the table and plot of a past run"
+    )
     args = parser.parse_args()
+    if args.from_json:
+        write(json.loads(args.from_json.read_text()), args.out)
+        return
     serving.exit_on_sigterm()
     slos = args.slo or [100.0, 250.0]
     texts_csv = find_shared_data("sp1786/val.csv")
@@ -270,9 +276,8 @@ def plot(report: dict, path: Path) -> None:
         shown = [s for s in steps if s["p99_ms"] is not None]
         ax.plot([s["rate"] for s in shown], [s["p99_ms"] for s in shown], "o-", label=name)
     slos = sorted({float(s) for c in report["capacity_rps"].values() for s in c})
-    for slo in slos:
-        ax.axhline(slo, color="red", ls="--", lw=0.8)
-        ax.text(ax.get_xlim()[0], slo, f" SLO {slo:g} ms", color="red", va="bottom", fontsize=8)
+    for slo, style in zip(slos, ["--", ":", "-."] * len(slos), strict=False):
+        ax.axhline(slo, color="red", ls=style, lw=0.8, label=f"SLO p99 {slo:g} ms")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("open-loop Poisson arrival rate (req/s)")

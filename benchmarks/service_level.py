@@ -32,7 +32,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from benchmarks import serving
-from modelserve_loadtest.compare import compare, load_variant, pairs_markdown
+from modelserve_loadtest.compare import A12_NOTE, compare, load_variant, pairs_markdown
 from modelserve_registry.settings import find_shared_data
 
 console = Console()
@@ -82,7 +82,13 @@ def main() -> None:
     parser.add_argument("--regime", action="append", help="default: all planned")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--keep-runs", type=Path, default=None, help="copy run folders here")
+    parser.add_argument(
+        "--from-json", type=Path, default=None, help="rewrite the Markdown of a past run"
+    )
     args = parser.parse_args()
+    if args.from_json:
+        (args.out / "service_level.md").write_text(markdown(json.loads(args.from_json.read_text())))
+        return
     serving.exit_on_sigterm()
     texts_csv = find_shared_data("sp1786/val.csv")
     if texts_csv is None:
@@ -210,8 +216,9 @@ def markdown(report: dict) -> str:
                 )
         lines += ["", "Statistics, baseline -> predictor (negative: the predictor is faster):", ""]
         for scenario, result in data["scenarios"].items():
-            lines += [f"{scenario}:", "", pairs_markdown(result["pairs"])]
-    return "\n".join(lines) + "\n![latency distributions](latency.png)\n"
+            lines += [f"{scenario}:", "", pairs_markdown(result["pairs"], note=False)]
+    lines += [A12_NOTE, "", "![latency distributions](latency.png)"]
+    return "\n".join(lines) + "\n"
 
 
 def plot(report: dict, workdir: Path, path: Path) -> None:

@@ -144,7 +144,13 @@ def table_markdown(table: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def pairs_markdown(pairs: list[dict]) -> str:
+A12_NOTE = (
+    "A12 = P(a latency from b exceeds one from a); 0.5 is no effect, about 0.56 "
+    "small, 0.64 medium, 0.71 large."
+)
+
+
+def pairs_markdown(pairs: list[dict], note: bool = True) -> str:
     """One row per pair: the tests, the effect sizes and the percentile differences."""
     if not pairs:
         return ""
@@ -163,9 +169,6 @@ def pairs_markdown(pairs: list[dict]) -> str:
             f"| {p['a']} -> {p['b']} | {p['unit']} | {p['mann_whitney_p']:.3g} | "
             f"{p['a12']:.3f} | {p['cliffs_delta']:+.3f} | " + " | ".join(cells) + " |"
         )
-    lines += [
-        "",
-        "A12 = P(a latency from b exceeds one from a); 0.5 is no effect, about 0.56 "
-        "small, 0.64 medium, 0.71 large.",
-    ]
+    if note:
+        lines += ["", A12_NOTE]
     return "\n".join(lines) + "\n"
