@@ -199,7 +199,7 @@ def build_report(systems, slos, results, before, after, args, started_at, finish
         "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, {_cores()} cores",
         "started": started_at,
         "finished": finished_at,
-        "command": "uv run python benchmarks/capacity.py",
+        "command": " ".join(["uv run python benchmarks/capacity.py", *sys.argv[1:]]),
     }
 
 

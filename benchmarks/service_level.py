@@ -149,7 +149,7 @@ def main() -> None:
         "texts": "Sp1786 validation (../shared/data/sp1786/val.csv)",
         "started": started_at,
         "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "command": "uv run python benchmarks/service_level.py",
+        "command": " ".join(["uv run python benchmarks/service_level.py", *sys.argv[1:]]),
     }
     for regime, rates in regimes.items():
         report["regimes"][regime] = {"rates": rates, "scenarios": {}}
