@@ -16,8 +16,9 @@ import json
 import platform
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
+
+from modelserve_registry.validation import accuracy, macro_f1
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "accuracy"
@@ -25,21 +26,6 @@ TEXTS = ROOT.parent / "shared" / "data" / "sp1786" / "val.csv"
 STUDY = {"accuracy": 0.42, "macro_f1": 0.32, "source": "arXiv 2604.20420, same data set"}
 BATCH_CHECK = ("onnx-fp32", "onnx-int8")
 MAX_LOSS_PP = 0.5  # the issue's target: no variant loses more than half a percentage point
-
-
-def accuracy(labels: Sequence[int], predicted: Sequence[int]) -> float:
-    return sum(a == b for a, b in zip(labels, predicted, strict=True)) / len(labels)
-
-
-def macro_f1(labels: Sequence[int], predicted: Sequence[int], classes: int) -> float:
-    """Unweighted mean of per-class F1; a class never predicted nor present scores 0."""
-    scores = []
-    for c in range(classes):
-        tp = sum(a == c and b == c for a, b in zip(labels, predicted, strict=True))
-        fp = sum(a != c and b == c for a, b in zip(labels, predicted, strict=True))
-        fn = sum(a == c and b != c for a, b in zip(labels, predicted, strict=True))
-        scores.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
-    return sum(scores) / classes
 
 
 def evaluate(model: str, texts_path: Path, batch_size: int) -> dict:

@@ -30,6 +30,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from benchmarks import serving
+from modelserve_loadtest.payloads import read_texts
 from modelserve_loadtest.sweep import Capacity, Step, capacity_search
 from modelserve_registry.settings import find_shared_data
 
@@ -96,7 +97,7 @@ def main() -> None:
     texts_csv = find_shared_data("sp1786/val.csv")
     if texts_csv is None:
         sys.exit("needs ../shared/data/sp1786/val.csv (real Sp1786 texts); see its README")
-    texts = serving.read_texts(texts_csv)[: args.in_process_texts]
+    texts = read_texts(str(texts_csv), limit=args.in_process_texts)  # what the load test sends
 
     systems = [] if args.no_baseline else [serving.baseline(serving.ensure_baseline_model())]
     systems += [serving.predictor(w) for w in (args.workers or [1, 2])]

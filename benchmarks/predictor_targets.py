@@ -14,27 +14,24 @@ import argparse
 import asyncio
 import http.client
 import json
-import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks import serving
 from modelserve_predictor.bench import load_texts
-from modelserve_predictor.models import fetch
-from modelserve_predictor.placement import Device
-from modelserve_predictor.settings import ModelConfig
 from modelserve_registry.inference import TextModel
-from modelserve_registry.settings import RegistrySettings, find_shared_data
-from modelserve_registry.store import Registry
+from modelserve_registry.settings import find_shared_data
 
 console = Console()
 RESULTS = Path(__file__).parent / "results"
@@ -53,37 +50,6 @@ def in_process(model: TextModel, texts: list[str], batch_sizes: list[int]) -> di
             model.predict(texts[start : start + batch])
         throughput[batch] = len(texts) / (time.perf_counter() - started)
     return {"batch1_p50_ms": 1000 * statistics.median(single), "texts_per_s": throughput}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_predictor(port: int, workers: int) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "PREDICTOR_MODELS": "sentiment-minilm@production=onnx-int8",
-        "PREDICTOR_PORT": str(port),
-        "PREDICTOR_WORKERS": str(workers),
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "modelserve_predictor", "serve"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    os.killpg(process.pid, signal.SIGKILL)
-    raise RuntimeError("predictor did not become ready")
 
 
 def low_load(port: int, texts: list[str], count: int) -> float:
@@ -182,36 +148,27 @@ def main() -> None:
     args = parser.parse_args()
     csv_path = find_shared_data("sp1786/val.csv")
     texts = load_texts(str(csv_path) if csv_path else None, 2000)
-    settings = RegistrySettings()
-    registry = Registry.open(settings.uri)
-    _, folder = fetch(
-        registry,
-        ModelConfig(ref="sentiment-minilm@production", variant="onnx-int8"),
-        Device("cpu"),
-        settings.cache_dir / "pulled",
-    )
-    model = TextModel(folder)
+    model = serving.load_model("sentiment-minilm", "onnx-int8")
     model.predict(texts[:4])
     console.print("in-process ...")
     local = in_process(model, texts, [1, 2, 4, 8, 16, 32])
     best_batch = max(local["texts_per_s"], key=local["texts_per_s"].get)
     del model
-    port = free_port()
+    system = serving.predictor(args.workers, model="sentiment-minilm", variant="onnx-int8")
     console.print("starting the predictor ...")
-    process = start_predictor(port, args.workers)
-    url = f"http://127.0.0.1:{port}/analyze-sentiment"
+    serving.start(system, Path(tempfile.mkdtemp(prefix="predictor-targets-")))
+    port, base = system.port, system.host
     try:
         served_p50 = low_load(port, texts, 300)
-        base = f"http://127.0.0.1:{port}"
         if shutil.which("wrk"):
             one = wrk_saturate(base, texts, args.seconds, args.concurrency, 1)
             eight = wrk_saturate(base, texts, args.seconds, args.concurrency // 4, 8)
         else:
+            url = f"{base}/analyze-sentiment"
             one = asyncio.run(saturate(url, texts, args.seconds, args.concurrency, 1))
             eight = asyncio.run(saturate(url, texts, args.seconds, args.concurrency // 4, 8))
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=60)
+        serving.stop(system)
     best = local["texts_per_s"][best_batch]
     result = {
         "texts": str(csv_path) if csv_path else "built-in probe texts",

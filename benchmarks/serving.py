@@ -203,16 +203,9 @@ def step_from_summary(rate: float, summary: dict) -> Step:
     )
 
 
-def read_texts(path: Path) -> list[str]:
-    import csv
-
-    with open(path, newline="", encoding="utf-8") as handle:
-        return [row["text"].strip() for row in csv.DictReader(handle) if row["text"].strip()]
-
-
-def in_process_batch1(texts: list[str], model: str = MODEL, variant: str = VARIANT) -> dict:
-    """Texts per second of the served variant called in this process one text at a time, on
-    the same texts the load test sends (the "prize" the served figure is measured against)."""
+def load_model(model: str = MODEL, variant: str = VARIANT):
+    """The variant the predictor would serve (`model@production`), pulled from the default
+    registry into its cache and loaded in this process."""
     from modelserve_predictor.models import fetch
     from modelserve_predictor.placement import Device
     from modelserve_predictor.settings import ModelConfig
@@ -227,7 +220,13 @@ def in_process_batch1(texts: list[str], model: str = MODEL, variant: str = VARIA
         Device("cpu"),
         settings.cache_dir / "pulled",
     )
-    text_model = TextModel(folder)
+    return TextModel(folder)
+
+
+def in_process_batch1(texts: list[str], model: str = MODEL, variant: str = VARIANT) -> dict:
+    """Texts per second of the served variant called in this process one text at a time, on
+    the same texts the load test sends (the "prize" the served figure is measured against)."""
+    text_model = load_model(model, variant)
     text_model.predict(texts[:8])
     seconds = []
     for text in texts:

@@ -476,28 +476,23 @@ def registry_path(
 ) -> None:
     """The registry's PyTorch variants through TextModel/TorchRunner on the device, compared
     with plain transformers FP32 on the same encodings. Each variant folder is laid out as
-    pipeline.export_and_push lays it out before validating (a pulled folder plus manifest);
+    pipeline.export_and_push lays it out before validating (pipeline.stage_variant);
     the push itself is skipped: its validation runs on CPU, and FP16 on CPU took minutes."""
     import numpy as np
     import torch
 
     from modelserve_registry.evaldata import PROBE_TEXTS
-    from modelserve_registry.export import RUNTIMES, export_variants
+    from modelserve_registry.export import export_variants
     from modelserve_registry.inference import TOKENIZER_DIR, TextModel
-    from modelserve_registry.manifest import Variant, VariantManifest
-    from modelserve_registry.pipeline import _draft, _local_entries
-    from modelserve_registry.store import PULLED_MANIFEST
+    from modelserve_registry.manifest import Variant
+    from modelserve_registry.pipeline import _local_entries, stage_variant
 
     began = time.perf_counter()
     variants = [Variant.PYTORCH_FP32, Variant.PYTORCH_FP16]
     result = export_variants(folder, work / "export", variants)
     tokenizer = _local_entries(work / "export" / TOKENIZER_DIR, f"{TOKENIZER_DIR}/")
     for variant in variants:
-        target = result.folders[variant]
-        entries = [e for e in _local_entries(target) if not e.path.startswith(TOKENIZER_DIR)]
-        provisional = VariantManifest(variant=variant, files=entries, runtime=RUNTIMES[variant])
-        draft = _draft(NAME, result, tokenizer, {variant: provisional}, folder)
-        (target / PULLED_MANIFEST).write_text(draft.model_dump_json())
+        stage_variant(NAME, result, variant, tokenizer, folder)
     record["export_s"] = round(time.perf_counter() - began, 1)
     texts = list(PROBE_TEXTS[:4] if args.quick else PROBE_TEXTS)
     if args.texts and args.texts.exists():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from dataclasses import asdict, dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -76,24 +77,11 @@ def capacity_search(
 
 
 def search_capacity(
-    measure: Callable[[float], Step],
-    slo_p99_ms: float,
-    *,
-    start_rate: float,
-    max_rate: float,
-    precision: float = 0.1,
-    max_failure_rate: float = 0.01,
-    max_steps: int = 16,
+    measure: Callable[[float], Step], slo_p99_ms: float, **options: Any
 ) -> Capacity:
-    """Run one search to the end, measuring each rate with `measure`."""
-    search = capacity_search(
-        slo_p99_ms,
-        start_rate=start_rate,
-        max_rate=max_rate,
-        precision=precision,
-        max_failure_rate=max_failure_rate,
-        max_steps=max_steps,
-    )
+    """Run one search to the end, measuring each rate with `measure`; `options` are
+    capacity_search's (start_rate, max_rate, precision, ...)."""
+    search = capacity_search(slo_p99_ms, **options)
     rate = next(search)
     while True:
         try:

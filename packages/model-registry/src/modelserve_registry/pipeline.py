@@ -91,6 +91,23 @@ def _draft(
     )
 
 
+def stage_variant(
+    name: str,
+    result: ExportResult,
+    variant: Variant,
+    tokenizer_entries: list[FileEntry],
+    source: Path,
+) -> VariantManifest:
+    """Make an exported variant's folder loadable by TextModel as if it had been pulled (the
+    draft manifest written beside its files); returns its manifest, not yet validated."""
+    folder = result.folders[variant]
+    entries = [e for e in _local_entries(folder) if not e.path.startswith(TOKENIZER_DIR)]
+    provisional = VariantManifest(variant=variant, files=entries, runtime=RUNTIMES[variant])
+    draft = _draft(name, result, tokenizer_entries, {variant: provisional}, source)
+    (folder / PULLED_MANIFEST).write_text(draft.model_dump_json())
+    return provisional
+
+
 def export_and_push(
     registry: Registry,
     source: Path,
@@ -119,10 +136,7 @@ def export_and_push(
         reference_outputs: np.ndarray | None = None
         for variant in wanted:
             folder = result.folders[variant]
-            entries = [e for e in _local_entries(folder) if not e.path.startswith(TOKENIZER_DIR)]
-            provisional = VariantManifest(variant=variant, files=entries, runtime=RUNTIMES[variant])
-            draft = _draft(name, result, tokenizer_entries, {variant: provisional}, source)
-            (folder / PULLED_MANIFEST).write_text(draft.model_dump_json())
+            provisional = stage_variant(name, result, variant, tokenizer_entries, source)
             step(f"validating {variant.value} on {len(texts)} texts")
             model = TextModel(folder, device="cpu")
             if reference_outputs is None:
