@@ -40,7 +40,6 @@ def memory_probe(model: str, variant: str, batch: int, tokens: int) -> dict:
     """Runs in a fresh process: RSS after the libraries are imported, then peak RSS (VmHWM)
     after loading the variant and answering one batch of `batch` x `tokens`. The growth is
     the variant's own cost: weights, runtime arenas and activations."""
-    import numpy as np
     import onnxruntime  # noqa: F401
     import torch  # noqa: F401
     import transformers  # noqa: F401
@@ -48,11 +47,11 @@ def memory_probe(model: str, variant: str, batch: int, tokens: int) -> dict:
     from modelserve_predictor.models import fetch
     from modelserve_predictor.placement import Device
     from modelserve_predictor.settings import ModelConfig
-    from modelserve_registry.inference import TextModel
-    from modelserve_registry.settings import RegistrySettings
-    from modelserve_registry.store import Registry
+    from modelserve_runtime.inference import TextModel
+    from modelserve_runtime.settings import StoreSettings
+    from modelserve_runtime.store import Registry
 
-    settings = RegistrySettings()
+    settings = StoreSettings()
     registry = Registry.open(settings.uri, s3_endpoint_url=settings.s3_endpoint_url)
     manifest = registry.manifest(model)
     _, folder = fetch(
@@ -63,9 +62,7 @@ def memory_probe(model: str, variant: str, batch: int, tokens: int) -> dict:
     )
     before = _status_kb("VmRSS")
     loaded = TextModel(folder, device="cpu")
-    ids = np.full((batch, tokens), loaded.pad_id, dtype=np.int64)
-    ids[:, 0] = loaded.tokenizer.cls_token_id or 0
-    loaded.runner(ids, np.ones_like(ids))
+    loaded.run(loaded.tokenizer.encode_fixed(["x " * tokens] * batch, tokens))
     peak = _status_kb("VmHWM")
     return {
         "rss_before_mb": before / 1024,
@@ -95,7 +92,7 @@ def executed_tokens(folder: Path, texts: list[str], batch: int) -> list[int]:
     `batch` and each batch is padded to its own longest text (as `TextModel.encode` does)."""
     from transformers import AutoTokenizer
 
-    from modelserve_registry.store import read_pulled_manifest
+    from modelserve_runtime.store import read_pulled_manifest
 
     limit = read_pulled_manifest(folder).max_sequence_length
     tokenizer = AutoTokenizer.from_pretrained(folder / "tokenizer")
@@ -135,10 +132,10 @@ def bench_model(model: str, args: argparse.Namespace) -> dict:
     from modelserve_predictor.models import fetch
     from modelserve_predictor.placement import Device
     from modelserve_predictor.settings import ModelConfig
-    from modelserve_registry.settings import RegistrySettings
-    from modelserve_registry.store import Registry
+    from modelserve_runtime.settings import StoreSettings
+    from modelserve_runtime.store import Registry
 
-    settings = RegistrySettings()
+    settings = StoreSettings()
     registry = Registry.open(settings.uri, s3_endpoint_url=settings.s3_endpoint_url)
     manifest = registry.manifest(model)
     variants = [v for v, m in manifest.variants.items() if "cpu" in m.runtime.devices]

@@ -30,8 +30,8 @@ from rich.table import Table
 
 from benchmarks import serving
 from modelserve_predictor.bench import load_texts
-from modelserve_registry.inference import TextModel
 from modelserve_registry.settings import find_shared_data
+from modelserve_runtime.inference import TextModel
 
 console = Console()
 RESULTS = Path(__file__).parent / "results"

@@ -209,11 +209,11 @@ def load_model(model: str = MODEL, variant: str = VARIANT):
     from modelserve_predictor.models import fetch
     from modelserve_predictor.placement import Device
     from modelserve_predictor.settings import ModelConfig
-    from modelserve_registry.inference import TextModel
-    from modelserve_registry.settings import RegistrySettings
-    from modelserve_registry.store import Registry
+    from modelserve_runtime.inference import TextModel
+    from modelserve_runtime.settings import StoreSettings
+    from modelserve_runtime.store import Registry
 
-    settings = RegistrySettings()
+    settings = StoreSettings()
     _, folder = fetch(
         Registry.open(settings.uri),
         ModelConfig(ref=f"{model}@production", variant=variant),

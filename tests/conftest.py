@@ -29,7 +29,7 @@ def sp1786_val() -> Path:
 def e2e_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Tiny models exported into a temporary registry, shared by every real-server test."""
     from modelserve_registry.pipeline import export_and_push
-    from modelserve_registry.store import Registry
+    from modelserve_runtime.store import Registry
     from tests.e2e.conftest import VARIANTS, make_big_classifier
     from tests.model_registry.conftest import make_classifier, make_embedder
 

@@ -446,7 +446,7 @@ def cuda_provider(record: dict[str, Any], work: Path) -> None:
     from onnx import TensorProto, helper
 
     from modelserve_registry.errors import ExportError
-    from modelserve_registry.inference import OnnxRunner
+    from modelserve_runtime.inference import OnnxRunner
 
     ids = helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["b", "s"])
     mask = helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["b", "s"])
@@ -481,11 +481,11 @@ def registry_path(
     import numpy as np
     import torch
 
-    from modelserve_registry.evaldata import PROBE_TEXTS
     from modelserve_registry.export import export_variants
-    from modelserve_registry.inference import TOKENIZER_DIR, TextModel
-    from modelserve_registry.manifest import Variant
     from modelserve_registry.pipeline import _local_entries, stage_variant
+    from modelserve_runtime.inference import TOKENIZER_DIR, TextModel
+    from modelserve_runtime.manifest import Variant
+    from modelserve_runtime.probes import PROBE_TEXTS
 
     began = time.perf_counter()
     variants = [Variant.PYTORCH_FP32, Variant.PYTORCH_FP16]

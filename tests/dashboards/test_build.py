@@ -11,12 +11,12 @@ from pathlib import Path
 
 import yaml
 
-from modelserve_chaos import metrics as chaos_metrics
 from modelserve_dashboards import build
 from modelserve_dashboards.panels import DATASOURCE_UID
 from modelserve_dashboards.promql import panels_of, queries
-from modelserve_loadtest import metrics as load_metrics
-from modelserve_predictor import metrics as predictor_metrics
+from modelserve_metric_names import chaos as chaos_metrics
+from modelserve_metric_names import loadtest as load_metrics
+from modelserve_metric_names import predictor as predictor_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 EXTERNAL = ("DCGM_FI_", "kube_")  # exporters we do not own: GPU (DCGM) and kube-state-metrics

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from modelserve_registry.manifest import Variant
 from modelserve_registry.pipeline import export_and_push
-from modelserve_registry.store import Registry
+from modelserve_runtime.manifest import Variant
+from modelserve_runtime.store import Registry
 from tests.deploy.conftest import K3S, find, kustomize_build, pod_spec, predictor_env
 from tests.e2e.conftest import Server, start_server, stop_server
 from tests.model_registry.conftest import make_classifier

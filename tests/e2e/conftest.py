@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from modelserve_registry.manifest import Variant
+from modelserve_runtime.manifest import Variant
 from tests.conftest import free_port
 from tests.model_registry.conftest import make_classifier
 

@@ -9,7 +9,7 @@ import httpx
 import numpy as np
 import pytest
 
-from modelserve_predictor import metrics
+from modelserve_metric_names import predictor as metrics
 from tests.e2e.conftest import Server
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from modelserve_registry.store import Registry, _blob_key
+from modelserve_runtime.store import Registry, _blob_key
 from tests.e2e.conftest import Server, start_server, stop_server
 
 

@@ -13,7 +13,7 @@ from safetensors.torch import save_file
 from transformers import BertConfig, BertForSequenceClassification, BertModel
 
 from modelserve_registry.head import LABELS, minilm_folder
-from modelserve_registry.store import Registry
+from modelserve_runtime.store import Registry
 
 TOKENIZER_FILES = [
     "tokenizer.json",
@@ -104,8 +104,8 @@ def head_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def exported_store(tmp_path_factory: pytest.TempPathFactory, classifier_source: Path) -> Path:
     """A registry holding one real export of every variant; tests copy it before changing it."""
-    from modelserve_registry.manifest import Variant
     from modelserve_registry.pipeline import export_and_push
+    from modelserve_runtime.manifest import Variant
 
     root = tmp_path_factory.mktemp("exported") / "registry"
     export_and_push(Registry.open(str(root)), classifier_source, "tiny", list(Variant))

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from modelserve_registry.cli import cli
-from modelserve_registry.store import Registry, _blob_key
+from modelserve_runtime.store import Registry, _blob_key
 
 
 def run(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:

@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 
 from modelserve_registry import validation
-from modelserve_registry.errors import ExportError, UnsafeArtifact, ValidationFailed
+from modelserve_registry.errors import ExportError, ValidationFailed
 from modelserve_registry.evaldata import LabelledTexts
-from modelserve_registry.inference import TextModel
-from modelserve_registry.manifest import Tolerance, Variant
 from modelserve_registry.pipeline import export_and_push
-from modelserve_registry.store import Registry
+from modelserve_runtime.errors import UnsafeArtifact
+from modelserve_runtime.inference import TextModel
+from modelserve_runtime.manifest import Tolerance, Variant
+from modelserve_runtime.store import Registry
 
 EVAL = LabelledTexts(
     texts=["good", "bad", "fine I guess", "awful awful awful", "lovely day", "the bus is late"],
@@ -104,10 +105,13 @@ def test_sources_without_safetensors_or_config_are_refused(tmp_path: Path) -> No
 def test_one_pass_encoding_matches_the_tokenizers_own_truncation_and_padding(
     exported_store: Path, tmp_path: Path
 ) -> None:
+    from transformers import AutoTokenizer
+
     model = TextModel(Registry.open(str(exported_store)).pull("tiny", "onnx-int8", tmp_path))
     texts = ["short", "a somewhat longer sentence here", "long " * 300, "ünïcödé ok?"]
     ours = model.encode(texts)
-    theirs = model.tokenizer(
+    exporter = AutoTokenizer.from_pretrained(tmp_path / "tokenizer")  # what export validated
+    theirs = exporter(
         texts, padding="longest", truncation=True, max_length=model.max_length, return_tensors="np"
     )
     np.testing.assert_array_equal(ours.input_ids, theirs["input_ids"])

@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from modelserve_registry.manifest import Variant
 from modelserve_registry.validation import (
     accuracy,
     judge,
@@ -9,6 +8,7 @@ from modelserve_registry.validation import (
     tolerance_for,
     with_one_text_per_call,
 )
+from modelserve_runtime.manifest import Variant
 
 
 def test_macro_f1_matches_a_hand_computed_value() -> None:

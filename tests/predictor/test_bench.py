@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 from modelserve_predictor.bench import run_bench
-from modelserve_registry.manifest import Variant
 from modelserve_registry.pipeline import export_and_push
-from modelserve_registry.store import Registry
+from modelserve_runtime.manifest import Variant
+from modelserve_runtime.store import Registry
 from tests.model_registry.conftest import make_classifier
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from modelserve_predictor.errors import ConfigError
 from modelserve_predictor.settings import RESOLVED_ENV, ModelConfig, load_settings
-from modelserve_registry.manifest import Variant
+from modelserve_runtime.manifest import Variant
 
 
 @pytest.fixture(autouse=True)
@@ -19,13 +19,9 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(key, raising=False)
 
 
-def test_defaults_serve_the_three_default_models() -> None:
+def test_defaults_serve_the_two_real_models() -> None:
     settings = load_settings()
-    assert [m.name for m in settings.models] == [
-        "sentiment-minilm",
-        "minilm-embed",
-        "roberta-base-synthetic",
-    ]
+    assert [m.name for m in settings.models] == ["sentiment-minilm", "minilm-embed"]
     assert settings.port == 3000 and settings.host == "127.0.0.1" and settings.auth_tokens == []
 
 

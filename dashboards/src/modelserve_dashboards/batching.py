@@ -12,7 +12,7 @@ from modelserve_dashboards.panels import (
     row,
     sum_rate,
 )
-from modelserve_predictor import metrics as m
+from modelserve_metric_names import predictor as m
 
 UID = "modelserve-batching"
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as builders
 
-from modelserve_chaos import metrics as c
 from modelserve_dashboards.panels import (
     GRAFANA,
     PROMETHEUS,
@@ -17,8 +16,9 @@ from modelserve_dashboards.panels import (
     row,
     single,
 )
-from modelserve_loadtest import metrics as lt
-from modelserve_predictor import metrics as m
+from modelserve_metric_names import chaos as c
+from modelserve_metric_names import loadtest as lt
+from modelserve_metric_names import predictor as m
 
 UID = "modelserve-chaos"
 NAMESPACE = "modelserve"  # deploy/k3s puts the predictor here

@@ -4,7 +4,7 @@ worker by joining the worker's device label (cuda:N) to DCGM's `gpu` label."""
 from __future__ import annotations
 
 from modelserve_dashboards.panels import base, graph, quantile, row
-from modelserve_predictor import metrics as m
+from modelserve_metric_names import predictor as m
 
 UID = "modelserve-gpu"
 

@@ -4,7 +4,7 @@ from the runner's own metrics (`loadtest run --metrics-port`)."""
 from __future__ import annotations
 
 from modelserve_dashboards.panels import RATE, base, graph, ratio, row
-from modelserve_loadtest import metrics as m
+from modelserve_metric_names import loadtest as m
 
 UID = "modelserve-loadtest"
 

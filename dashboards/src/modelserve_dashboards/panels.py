@@ -16,7 +16,7 @@ from grafana_foundation_sdk.models.common import (
 )
 from grafana_foundation_sdk.models.dashboard import DashboardCursorSync, VariableRefresh
 
-from modelserve_predictor import metrics as predictor_metrics
+from modelserve_metric_names import predictor as predictor_metrics
 
 # Provisioned with this uid in Kubernetes (deploy/k3s/monitoring) and in the compose setup.
 DATASOURCE_UID = "prometheus"

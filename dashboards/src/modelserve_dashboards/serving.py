@@ -13,7 +13,7 @@ from modelserve_dashboards.panels import (
     single,
     sum_rate,
 )
-from modelserve_predictor import metrics as m
+from modelserve_metric_names import predictor as m
 
 UID = "modelserve-serving"
 

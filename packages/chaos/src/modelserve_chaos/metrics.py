@@ -1,17 +1,19 @@
 """What a chaos run knows, exported live as Prometheus metrics (`chaos run --metrics-port`):
 when each disruption was injected, whether the target answered /readyz, and, once the run is
-measured, how long each disruption took to recover from. The dashboards import these names."""
+measured, how long each disruption took to recover from. Names live in
+modelserve_metric_names.chaos."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-PREFIX = "chaos"
-DISRUPTIONS_TOTAL = f"{PREFIX}_disruptions_total"
-TARGET_READY = f"{PREFIX}_target_ready"
-RECOVERY_SECONDS = f"{PREFIX}_recovery_seconds"
-LABELS = ("experiment",)
+from modelserve_metric_names.chaos import (
+    DISRUPTIONS_TOTAL,
+    LABELS,
+    RECOVERY_SECONDS,
+    TARGET_READY,
+)
 
 
 @dataclass

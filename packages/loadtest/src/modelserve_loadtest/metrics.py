@@ -1,6 +1,7 @@
 """What a load run measures, exported live as Prometheus metrics (`loadtest run
 --metrics-port`), so Grafana shows achieved against nominal rate and SLO attainment next to
-the predictor's own view. Names are declared here once; the dashboards import them.
+the predictor's own view. Names live in modelserve_metric_names.loadtest (shared with
+the dashboards).
 
 Latency is counted from the intended send time, like the run's records, so the live view and
 the final report agree. Free of Locust: importing it never triggers gevent's patching."""
@@ -11,39 +12,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelserve_loadtest.records import Record
-
-PREFIX = "loadtest"
-NOMINAL_RATE = f"{PREFIX}_nominal_rate"
-SLO_SECONDS = f"{PREFIX}_slo_seconds"
-ARRIVALS_TOTAL = f"{PREFIX}_arrivals_total"
-RESPONSES_TOTAL = f"{PREFIX}_responses_total"
-LATENCY_SECONDS = f"{PREFIX}_latency_seconds"
-WITHIN_SLO_TOTAL = f"{PREFIX}_within_slo_total"
-IN_FLIGHT = f"{PREFIX}_in_flight"
-SEND_LAG_SECONDS = f"{PREFIX}_send_lag_seconds"
-
-LABELS = ("scenario",)
-# ok: 2xx; rejected: 429/503 (the server shed load, as designed); failed: any other answer or
-# no answer; dropped: the generator's in-flight cap was full, the request never left.
-OUTCOMES = ("ok", "rejected", "failed", "dropped")
-
-LATENCY_BUCKETS = (
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.075,
-    0.1,
-    0.15,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-    30.0,
+from modelserve_metric_names.loadtest import (
+    ARRIVALS_TOTAL,
+    IN_FLIGHT,
+    LABELS,
+    LAG_BUCKETS,
+    LATENCY_BUCKETS,
+    LATENCY_SECONDS,
+    NOMINAL_RATE,
+    OUTCOMES,
+    RESPONSES_TOTAL,
+    SEND_LAG_SECONDS,
+    SLO_SECONDS,
+    WITHIN_SLO_TOTAL,
 )
-LAG_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
 
 def outcome(record: Record) -> str:

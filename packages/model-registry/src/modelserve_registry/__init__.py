@@ -1,8 +1,2 @@
-"""Content-addressed, verified model registry and the export pipeline that fills it."""
-
-from modelserve_registry.errors import RegistryError
-from modelserve_registry.manifest import ModelManifest, Variant
-from modelserve_registry.references import ModelReference
-from modelserve_registry.store import Registry
-
-__all__ = ["ModelManifest", "ModelReference", "Registry", "RegistryError", "Variant"]
+"""The export pipeline that fills the registry (FP32/FP16/ONNX/INT8 variants, each validated
+against the FP32 reference) and the `registry` CLI. The store itself is modelserve_runtime."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,12 +22,12 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from modelserve_registry.errors import InvalidReference, NotFound, RegistryError
-from modelserve_registry.manifest import Variant
-from modelserve_registry.references import ModelReference, validate_name
 from modelserve_registry.render import manifest_table, megabytes, summary
 from modelserve_registry.settings import RegistrySettings
-from modelserve_registry.store import Registry, read_pulled_manifest
+from modelserve_runtime.errors import InvalidReference, NotFound, RegistryError
+from modelserve_runtime.manifest import Variant
+from modelserve_runtime.references import ModelReference, validate_name
+from modelserve_runtime.store import Registry, read_pulled_manifest
 
 out = Console()
 err = Console(stderr=True)
@@ -48,17 +49,33 @@ def _variant(text: str) -> Variant:
 
 @contextmanager
 def steps(enabled: bool = True) -> Iterator[Callable[[str], None]]:
-    """A spinner with elapsed time that shows the current step of a long job."""
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=err,
-        disable=not enabled,
-        transient=False,
-    ) as progress:
-        task = progress.add_task("starting", total=None)
-        yield lambda message: progress.update(task, description=message)
+    """One line per step of a long job, with the time since it started, so a log file reads
+    as well as a terminal; on a terminal a spinner also shows the running step's time."""
+    started = time.monotonic()
+
+    def line(message: str) -> str:
+        return f"[{time.monotonic() - started:6.1f} s] {message}"
+
+    if not enabled:
+        yield lambda _message: None
+    elif not err.is_terminal:
+        yield lambda message: err.print(line(message), highlight=False, soft_wrap=True)
+    else:
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("starting", total=None)
+
+            def step(message: str) -> None:
+                progress.console.print(line(message), highlight=False, soft_wrap=True)
+                progress.update(task, description=message)
+
+            yield step
+        err.print(line("done"), highlight=False)
 
 
 @contextmanager
@@ -228,17 +245,21 @@ def cmd_rm(args: argparse.Namespace, registry: Registry, settings: RegistrySetti
 
 
 def cmd_bootstrap(args: argparse.Namespace, registry: Registry, settings: RegistrySettings) -> int:
-    from modelserve_registry.bootstrap import bootstrap
+    from modelserve_registry.bootstrap import DEFAULT_MODELS, bootstrap
+    from modelserve_registry.export import ALL_VARIANTS
 
     eval_csv = Path(args.eval_csv) if args.eval_csv else settings.eval_csv
+    names = args.models or ([m.name for m in DEFAULT_MODELS] if args.all else None)
+    variants = args.variants or (ALL_VARIANTS if args.all else None)
     with steps(not args.json) as step:
         pushed = bootstrap(
             registry,
             settings.cache_dir,
-            names=args.models or None,
-            variants=args.variants,
+            names=names,
+            variants=variants,
             eval_csv=eval_csv,
             eval_limit=args.eval_limit,
+            eval_sample=args.eval_sample,
             rebuild=args.rebuild,
             step=lambda n, m: step(f"{n}: {m}"),
         )
@@ -312,9 +333,23 @@ def build_parser(settings: RegistrySettings) -> argparse.ArgumentParser:
     cmd = command("rm", cmd_rm, "delete a version (and blobs no other version uses)")
     cmd.add_argument("ref", help="NAME:VERSION")
     cmd.add_argument("--force", action="store_true", help="also drop aliases pointing at it")
-    cmd = command("bootstrap", cmd_bootstrap, "build and push the default offline models")
+    cmd = command(
+        "bootstrap",
+        cmd_bootstrap,
+        "build and push the default offline models: sentiment-minilm and minilm-embed in "
+        "their serving variants (onnx-int8, onnx-fp16); --all for every model and variant",
+    )
+    cmd.add_argument(
+        "--all", action="store_true", help="also roberta-base-synthetic, every variant"
+    )
     cmd.add_argument("--models", nargs="*", default=None)
     cmd.add_argument("--variants", type=_variants, default=None)
+    cmd.add_argument(
+        "--eval-sample",
+        type=int,
+        default=None,
+        help="validate on a seeded random sample of this many eval rows (default: all)",
+    )
     cmd.add_argument("--eval-csv", default=eval_default)
     cmd.add_argument("--eval-limit", type=int, default=settings.eval_limit)
     cmd.add_argument("--rebuild", action="store_true", help="push new versions even if present")

@@ -26,8 +26,8 @@ from modelserve_registry.graph import (
     read_source_spec,
     save_torch_variant,
 )
-from modelserve_registry.inference import ONNX_FILE, TOKENIZER_DIR
-from modelserve_registry.manifest import Runtime, Variant
+from modelserve_runtime.inference import ONNX_FILE, TOKENIZER_DIR
+from modelserve_runtime.manifest import Runtime, Variant
 
 ONNX_OPSET = 17
 ALL_VARIANTS = list(Variant)

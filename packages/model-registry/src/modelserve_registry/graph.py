@@ -13,13 +13,13 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
-from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
 
-from modelserve_registry.errors import ExportError, UnsafeArtifact
-from modelserve_registry.manifest import GraphSpec, Task
+from modelserve_registry.errors import ExportError
+from modelserve_runtime.errors import UnsafeArtifact
+from modelserve_runtime.manifest import GraphSpec, Task
+from modelserve_runtime.torch_graph import WEIGHTS, ExportableModel, backbone_class
 
 SOURCE_SPEC = "modelserve.json"
-WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 
 
@@ -70,33 +70,6 @@ def read_source_spec(source: Path) -> SourceSpec:
     )
 
 
-class ExportableModel(nn.Module):
-    """(input_ids, attention_mask) -> logits [batch, labels] or embeddings [batch, dim]."""
-
-    def __init__(self, backbone: nn.Module, spec: GraphSpec, head: nn.Linear | None) -> None:
-        super().__init__()
-        self.backbone = backbone
-        self.spec = spec
-        self.head = head
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        if self.spec.kind == "sequence-classification":
-            return self.backbone(input_ids=input_ids, attention_mask=attention_mask).logits.float()
-        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask)[0]
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-        pooled = pooled.float()  # pooling and head in FP32 whatever the backbone's precision
-        if self.spec.normalize:
-            pooled = nn.functional.normalize(pooled, p=2.0, dim=-1)
-        if self.head is not None:
-            return nn.functional.linear(pooled, self.head.weight.float(), self.head.bias.float())
-        return pooled
-
-
-def _backbone_class(kind: str) -> type:
-    return AutoModelForSequenceClassification if kind == "sequence-classification" else AutoModel
-
-
 def graph_spec(config: Any, kind: str, normalize: bool, head: bool) -> GraphSpec:
     return GraphSpec(
         kind=kind,  # type: ignore[arg-type]
@@ -115,7 +88,7 @@ def load_reference(source: Path, spec: SourceSpec, attention: str = "eager") -> 
     they leave unfused."""
     if not any(source.glob("*.safetensors")):
         raise UnsafeArtifact(f"{source} has no .safetensors weights (pickled weights are refused)")
-    backbone = _backbone_class(spec.kind).from_pretrained(
+    backbone = backbone_class(spec.kind).from_pretrained(
         source, attn_implementation=attention, use_safetensors=True, dtype=torch.float32
     )
     head = None
@@ -138,24 +111,3 @@ def save_torch_variant(model: ExportableModel, folder: Path, dtype: torch.dtype)
     # Tied weights share storage; safetensors refuses shared tensors, so store copies.
     state = {k: v.clone() for k, v in state.items()}
     save_file(state, folder / WEIGHTS, metadata={"dtype": str(dtype)})
-
-
-def load_torch_variant(folder: Path, spec: GraphSpec, device: str = "cpu") -> ExportableModel:
-    config = AutoConfig.from_pretrained(folder)
-    backbone = _backbone_class(spec.kind).from_config(config, attn_implementation="sdpa")
-    state = load_file(folder / WEIGHTS, device="cpu")
-    head = None
-    if spec.head:
-        weight = state["head.weight"]
-        head = nn.Linear(weight.shape[1], weight.shape[0])
-    model = ExportableModel(backbone, spec, head)
-    dtype = next(iter(state.values())).dtype
-    model.to(dtype)
-    # assign: the loaded tensors become the parameters (no copy into the randomly initialised
-    # ones, which are then freed): resident memory ends at about one copy of the weights.
-    missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
-    # Only buffers HF recreates itself (position ids) may be absent.
-    real_missing = [k for k in missing if not k.endswith("position_ids")]
-    if real_missing or unexpected:
-        raise ExportError(f"{folder}: weights do not match the graph: {real_missing or unexpected}")
-    return model.to(device).eval()

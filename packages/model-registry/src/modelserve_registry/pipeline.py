@@ -16,16 +16,16 @@ from modelserve_registry.errors import ValidationFailed
 from modelserve_registry.evaldata import PROBE_TEXTS, LabelledTexts
 from modelserve_registry.export import RUNTIMES, ExportResult, export_variants
 from modelserve_registry.graph import ExportableModel
-from modelserve_registry.inference import TOKENIZER_DIR, TextModel, predict_sorted
-from modelserve_registry.manifest import (
+from modelserve_registry.validation import BATCH_DEPENDENT, judge, with_one_text_per_call
+from modelserve_runtime.inference import TOKENIZER_DIR, TextModel, predict_sorted
+from modelserve_runtime.manifest import (
     FileEntry,
     ModelManifest,
     Variant,
     VariantManifest,
 )
-from modelserve_registry.references import validate_name
-from modelserve_registry.store import PULLED_MANIFEST, Registry, sha256_file
-from modelserve_registry.validation import BATCH_DEPENDENT, judge, with_one_text_per_call
+from modelserve_runtime.references import validate_name
+from modelserve_runtime.store import PULLED_MANIFEST, Registry, sha256_file
 
 Step = Callable[[str], None]
 

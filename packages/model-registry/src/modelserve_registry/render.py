@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from modelserve_registry.manifest import ModelManifest, Validation, VariantManifest
+from modelserve_runtime.manifest import ModelManifest, Validation, VariantManifest
 
 
 def megabytes(size: int) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from modelserve_registry.manifest import Task, Tolerance, Validation, Variant
+from modelserve_runtime.manifest import Task, Tolerance, Validation, Variant
 
 # Logits of a classifier / components of an L2-normalised embedding. FP32 graphs differ only
 # by operator order; fused kernels a little more; FP16 keeps ~3 significant digits; INT8

@@ -22,11 +22,11 @@ from rich.table import Table
 from modelserve_predictor.models import fetch
 from modelserve_predictor.placement import Device
 from modelserve_predictor.settings import ModelConfig
-from modelserve_registry.evaldata import PROBE_TEXTS
-from modelserve_registry.inference import TextModel
-from modelserve_registry.manifest import Variant
-from modelserve_registry.settings import RegistrySettings
-from modelserve_registry.store import Registry
+from modelserve_runtime.inference import TextModel
+from modelserve_runtime.manifest import Variant
+from modelserve_runtime.probes import PROBE_TEXTS
+from modelserve_runtime.settings import StoreSettings
+from modelserve_runtime.store import Registry
 
 console = Console()
 
@@ -49,23 +49,14 @@ def time_batches(
     for start in range(0, len(texts), batch_size):
         chunk = texts[start : start + batch_size]
         if fixed_tokens:
-            batch = model.tokenizer(
-                chunk,
-                padding="max_length",
-                truncation=True,
-                max_length=fixed_tokens,
-                return_tensors="np",
-            )
-            model.runner(
-                batch["input_ids"].astype("int64"), batch["attention_mask"].astype("int64")
-            )
+            model.run(model.tokenizer.encode_fixed(chunk, fixed_tokens))
         else:
             model.predict(chunk)
     return time.perf_counter() - started
 
 
 def run_bench(args: argparse.Namespace) -> dict:
-    settings = RegistrySettings()
+    settings = StoreSettings()
     registry = Registry.open(
         args.registry_uri or settings.uri, s3_endpoint_url=settings.s3_endpoint_url
     )

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -20,6 +20,9 @@ from modelserve_predictor.settings import (
     PredictorSettings,
     load_settings,
 )
+
+if TYPE_CHECKING:
+    from modelserve_runtime.store import Registry
 
 err = Console(stderr=True)
 out = Console()
@@ -46,43 +49,76 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return found
 
 
+def _bootstrap_missing(settings: PredictorSettings, registry: Registry, plans: list) -> None:
+    """Build the default models this configuration serves, in the variants it serves, when
+    the registry lacks them (first run). Needs the export stack (`modelserve-registry`)."""
+    from modelserve_predictor.models import default_variant
+    from modelserve_runtime.errors import NotFound
+    from modelserve_runtime.references import ModelReference
+
+    try:
+        from modelserve_registry import bootstrap as defaults
+        from modelserve_registry.cli import steps
+        from modelserve_registry.settings import RegistrySettings
+    except ImportError:  # a serving-only install: fetch() will say what is missing
+        return
+    wanted: dict[str, set] = {}
+    for config in settings.models:
+        if config.name not in {m.name for m in defaults.DEFAULT_MODELS}:
+            continue
+        ref = ModelReference.parse(config.ref)
+        if ref.version is not None or ref.alias not in (None, defaults.DEFAULT_ALIAS):
+            continue  # a pinned version or another alias is never built here
+        for device in {p.models[config.name] for p in plans}:
+            variant = config.variant or default_variant(device)
+            try:
+                if variant in registry.manifest(config.ref).variants:
+                    continue
+            except NotFound:
+                pass
+            wanted.setdefault(config.name, set()).add(variant)
+    if not wanted:
+        return
+    registry_settings = RegistrySettings()
+    err.print(
+        f"first run: building {', '.join(sorted(wanted))} into {registry.location} "
+        f"(validated on a {defaults.FIRST_RUN_SAMPLE}-text sample; "
+        "`registry bootstrap --all` builds every model and variant)"
+    )
+    with steps() as step:
+        for name, variants in sorted(wanted.items()):
+            defaults.bootstrap(
+                registry,
+                registry_settings.cache_dir,
+                names=[name],
+                variants=sorted(variants),
+                eval_csv=registry_settings.eval_csv,
+                eval_sample=defaults.FIRST_RUN_SAMPLE,
+                step=lambda model, message: step(f"{model}: {message}"),
+            )
+
+
 def prepare(settings: PredictorSettings) -> list[str]:
     """Bootstrap missing default models, pull and verify every configured one. Returns one
     line per model saying what will be served where."""
     from modelserve_predictor.models import fetch
     from modelserve_predictor.plan import worker_plans
-    from modelserve_registry.bootstrap import DEFAULT_MODELS, bootstrap
-    from modelserve_registry.cli import steps
-    from modelserve_registry.settings import RegistrySettings
-    from modelserve_registry.store import Registry
+    from modelserve_runtime.settings import StoreSettings
+    from modelserve_runtime.store import Registry
 
     plans = worker_plans(settings)
-    registry_settings = RegistrySettings()
+    store_settings = StoreSettings()
     registry = Registry.open(
-        settings.registry_uri or registry_settings.uri,
-        s3_endpoint_url=registry_settings.s3_endpoint_url,
+        settings.registry_uri or store_settings.uri,
+        s3_endpoint_url=store_settings.s3_endpoint_url,
     )
-    present = set(registry.models())
-    defaults = {m.name for m in DEFAULT_MODELS}
-    missing = [m.name for m in settings.models if m.name not in present and m.name in defaults]
-    if missing:
-        err.print(f"bootstrapping {', '.join(missing)} into {registry.location} (first run only)")
-        with steps() as step:
-            bootstrap(
-                registry,
-                registry_settings.cache_dir,
-                names=missing,
-                eval_csv=registry_settings.eval_csv,
-                step=lambda name, message: step(f"{name}: {message}"),
-            )
-    cache = settings.cache_dir or registry_settings.cache_dir / "pulled"
+    _bootstrap_missing(settings, registry, plans)
+    cache = settings.cache_dir or store_settings.cache_dir / "pulled"
     lines = []
     for config in settings.models:
         devices = sorted({p.models[config.name] for p in plans}, key=str)
         for device in devices:
-            with steps() as step:
-                step(f"pulling and verifying {config.ref} for {device}")
-                manifest, folder = fetch(registry, config, device, cache)
+            manifest, folder = fetch(registry, config, device, cache)
             workers = [p.worker_index for p in plans if p.models[config.name] == device]
             lines.append(
                 f"{manifest.name}:{manifest.version} {folder.name} on {device} "
@@ -225,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cli(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from modelserve_registry.errors import RegistryError
+    from modelserve_runtime.errors import RegistryError
 
     try:
         return args.handler(args)

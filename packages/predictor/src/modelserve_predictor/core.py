@@ -17,9 +17,9 @@ from modelserve_predictor.metrics import Metrics
 from modelserve_predictor.models import ServedModel, softmax
 from modelserve_predictor.placement import WorkerPlan
 from modelserve_predictor.settings import PredictorSettings
-from modelserve_registry.errors import RegistryError
-from modelserve_registry.settings import RegistrySettings
-from modelserve_registry.store import Registry
+from modelserve_runtime.errors import RegistryError
+from modelserve_runtime.settings import StoreSettings
+from modelserve_runtime.store import Registry
 
 log = logging.getLogger("modelserve.predictor")
 
@@ -48,7 +48,7 @@ class Predictor:
     def load(self) -> None:
         """Blocking: pull, verify and load every model; a failure is recorded per model and
         keeps the predictor not ready (it never serves what it could not verify)."""
-        registry_settings = RegistrySettings()
+        registry_settings = StoreSettings()
         uri = self.settings.registry_uri or registry_settings.uri
         cache = self.settings.cache_dir or registry_settings.cache_dir / "pulled"
         try:

@@ -4,10 +4,7 @@ device, warmed up, behind its own batcher. Plain classes, testable without Bento
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +16,10 @@ from modelserve_predictor.errors import ConfigError, NotReady, Overloaded
 from modelserve_predictor.metrics import OUTCOMES, Metrics
 from modelserve_predictor.placement import Device
 from modelserve_predictor.settings import ModelConfig
-from modelserve_registry.errors import RegistryError
-from modelserve_registry.inference import TextModel
-from modelserve_registry.manifest import ModelManifest, Variant
-from modelserve_registry.store import Registry, verify_pulled
+from modelserve_runtime.cache import pull_cached
+from modelserve_runtime.inference import TextModel
+from modelserve_runtime.manifest import ModelManifest, Variant
+from modelserve_runtime.store import Registry
 
 # On 2 CPU cores INT8 is compute-bound at batch 1 (measured: 274 texts/s at batch 1, 89 at
 # batch 32 of random Sp1786 texts): batch only texts of nearly equal length. GPUs gain from
@@ -46,20 +43,7 @@ def fetch(
             f"{manifest.name}:{manifest.version} {variant.variant.value} cannot "
             f"run on {device.kind} (it targets {', '.join(variant.runtime.devices)})"
         )
-    folder = cache / manifest.name / str(manifest.version) / variant.variant.value
-    if folder.exists():
-        try:
-            verify_pulled(folder)
-            return manifest, folder
-        except RegistryError:
-            shutil.rmtree(folder, ignore_errors=True)  # corrupt cache: pull again
-    staging = folder.with_name(f".{folder.name}-{uuid.uuid4().hex}")
-    registry.pull(manifest.name + f":{manifest.version}", variant.variant, staging)
-    try:
-        os.rename(staging, folder)  # atomic; another worker may have won the race
-    except OSError:
-        shutil.rmtree(staging, ignore_errors=True)
-    return manifest, folder
+    return manifest, pull_cached(registry, manifest, variant.variant, cache)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

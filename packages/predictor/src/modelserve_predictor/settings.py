@@ -15,15 +15,16 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from modelserve_predictor.errors import ConfigError
-from modelserve_registry.errors import InvalidReference
-from modelserve_registry.manifest import Variant
-from modelserve_registry.references import ModelReference
+from modelserve_runtime.errors import InvalidReference
+from modelserve_runtime.manifest import Variant
+from modelserve_runtime.references import ModelReference
 
 RESOLVED_ENV = "PREDICTOR_RESOLVED_SETTINGS"
+# The two real models. roberta-base-synthetic (the study's architecture, random weights) is
+# for benchmarks: `registry bootstrap --all`, then `--model roberta-base-synthetic`.
 DEFAULT_MODELS = [
     "sentiment-minilm@production",
     "minilm-embed@production",
-    "roberta-base-synthetic@production",
 ]
 
 

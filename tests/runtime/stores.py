@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from modelserve_registry.manifest import (
+from modelserve_runtime.manifest import (
     GraphSpec,
     ModelManifest,
     Runtime,
     Variant,
     VariantManifest,
 )
-from modelserve_registry.store import Registry
+from modelserve_runtime.store import Registry
 from tests.conftest import free_port
 
 

@@ -23,22 +23,22 @@ from typing import BinaryIO
 
 from pydantic import ValidationError
 
-from modelserve_registry.backends import Backend, open_backend
-from modelserve_registry.errors import (
+from modelserve_runtime.backends import Backend, open_backend
+from modelserve_runtime.errors import (
     IntegrityError,
     InvalidReference,
     NotFound,
     UnsafeArtifact,
     VersionConflict,
 )
-from modelserve_registry.manifest import FileEntry, ModelManifest, Variant
-from modelserve_registry.references import (
+from modelserve_runtime.manifest import FileEntry, ModelManifest, Variant
+from modelserve_runtime.references import (
     ModelReference,
     validate_alias,
     validate_name,
     validate_version,
 )
-from modelserve_registry.settings import RegistrySettings
+from modelserve_runtime.settings import StoreSettings
 
 CHUNK = 1 << 20
 # Formats that cannot run code when loaded. Pickle-based checkpoints (.bin, .pt, .pth, .ckpt,
@@ -96,8 +96,8 @@ class Registry:
         return cls(open_backend(uri, s3_endpoint_url=s3_endpoint_url))
 
     @classmethod
-    def from_settings(cls, settings: RegistrySettings | None = None) -> Registry:
-        settings = settings or RegistrySettings()
+    def from_settings(cls, settings: StoreSettings | None = None) -> Registry:
+        settings = settings or StoreSettings()
         return cls.open(settings.uri, s3_endpoint_url=settings.s3_endpoint_url)
 
     @property

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from modelserve_registry.errors import InvalidReference
+from modelserve_runtime.errors import InvalidReference
 
 NAME_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
 ALIAS_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,31}$")

@@ -134,7 +134,7 @@ class ModelManifest(_Frozen):
     source: dict[str, str] = Field(default_factory=dict)
 
     def variant(self, variant: Variant | str) -> VariantManifest:
-        from modelserve_registry.errors import NotFound
+        from modelserve_runtime.errors import NotFound
 
         try:
             return self.variants[Variant(variant)]

@@ -1,21 +1,24 @@
 """Running a pulled variant: tokenizer plus an ONNX Runtime session or a PyTorch module.
 
 Each call pads the batch to its own longest sequence (never to a fixed length) and
-truncates to the model's maximum, reporting which texts were truncated. The predictor uses
-this same class, so what the registry validated is what is served."""
+truncates to the model's maximum, reporting which texts were truncated. The registry validates
+with this same class and the predictor serves with it, so what was validated is what is
+served. Serving an ONNX variant imports neither torch nor transformers."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from modelserve_registry.errors import ExportError
-from modelserve_registry.manifest import ModelManifest
-from modelserve_registry.store import read_pulled_manifest
+from modelserve_runtime.errors import DeviceUnavailable
+from modelserve_runtime.manifest import ModelManifest
+from modelserve_runtime.store import read_pulled_manifest
+from modelserve_runtime.tokenization import Encoded, TextTokenizer
+
+__all__ = ["Encoded", "OnnxRunner", "TextModel", "TorchRunner", "predict_sorted"]
 
 TOKENIZER_DIR = "tokenizer"
 ONNX_FILE = "model.onnx"
@@ -54,7 +57,9 @@ class OnnxRunner:
         self.session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
         self.providers = self.session.get_providers()
         if device == "cuda" and "CUDAExecutionProvider" not in self.providers:
-            raise ExportError(f"{path}: CUDA execution provider could not start on this machine")
+            raise DeviceUnavailable(
+                f"{path}: CUDA execution provider could not start on this machine"
+            )
         self.device = device
         self.output_name = self.session.get_outputs()[0].name
 
@@ -69,7 +74,7 @@ class TorchRunner:
     ) -> None:
         import torch
 
-        from modelserve_registry.graph import load_torch_variant
+        from modelserve_runtime.torch_graph import load_torch_variant
 
         if threads:
             torch.set_num_threads(threads)
@@ -92,13 +97,6 @@ class TorchRunner:
             return self.model(ids, mask).float().cpu().numpy()
 
 
-@dataclass
-class Encoded:
-    input_ids: np.ndarray
-    attention_mask: np.ndarray
-    truncated: list[bool]
-
-
 class TextModel:
     """A pulled variant ready to answer: `predict(texts)` -> logits or embeddings."""
 
@@ -109,15 +107,12 @@ class TextModel:
         threads: int | None = None,
         device_id: int = 0,
     ) -> None:
-        from transformers import AutoTokenizer
-
         self.folder = folder
         self.manifest = read_pulled_manifest(folder)
         (self.variant,) = self.manifest.variants
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        self.tokenizer = AutoTokenizer.from_pretrained(folder / TOKENIZER_DIR)
         self.max_length = self.manifest.max_sequence_length
-        self.pad_id = int(self.tokenizer.pad_token_id or 0)
+        self.tokenizer = TextTokenizer(folder / TOKENIZER_DIR, self.max_length)
         if self.variant.engine == "onnxruntime":
             self.runner: Runner = OnnxRunner(folder / ONNX_FILE, device, threads, device_id)
         else:
@@ -127,20 +122,7 @@ class TextModel:
             self.runner = TorchRunner(folder, self.manifest, torch_device, threads)
 
     def encode(self, texts: list[str]) -> Encoded:
-        """One tokenizer pass: truncate to the model maximum (keeping the final special
-        token) and pad to the batch's own longest text."""
-        ids = self.tokenizer(texts, truncation=False, verbose=False)["input_ids"]
-        limit = self.max_length
-        truncated = [len(row) > limit for row in ids]
-        width = min(limit, max(len(row) for row in ids))
-        input_ids = np.full((len(ids), width), self.pad_id, dtype=np.int64)
-        mask = np.zeros((len(ids), width), dtype=np.int64)
-        for i, row in enumerate(ids):
-            if len(row) > limit:
-                row = [*row[: limit - 1], row[-1]]
-            input_ids[i, : len(row)] = row
-            mask[i, : len(row)] = 1
-        return Encoded(input_ids=input_ids, attention_mask=mask, truncated=truncated)
+        return self.tokenizer.encode(texts)
 
     def run(self, encoded: Encoded) -> np.ndarray:
         return self.runner(encoded.input_ids, encoded.attention_mask)

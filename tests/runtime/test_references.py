@@ -1,7 +1,7 @@
 import pytest
 
-from modelserve_registry.errors import InvalidReference
-from modelserve_registry.references import ModelReference
+from modelserve_runtime.errors import InvalidReference
+from modelserve_runtime.references import ModelReference
 
 
 @pytest.mark.parametrize(

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from modelserve_registry.errors import (
+from modelserve_runtime.errors import (
     IntegrityError,
     InvalidReference,
     NotFound,
     UnsafeArtifact,
     VersionConflict,
 )
-from modelserve_registry.manifest import Variant
-from modelserve_registry.store import Registry, _blob_key, read_pulled_manifest, verify_pulled
-from tests.model_registry.stores import registry, s3_endpoint, small_version
+from modelserve_runtime.manifest import Variant
+from modelserve_runtime.store import Registry, _blob_key, read_pulled_manifest, verify_pulled
+from tests.runtime.stores import registry, s3_endpoint, small_version
 
 __all__ = ["registry", "s3_endpoint"]  # fixtures used below
 
@@ -160,7 +160,7 @@ def test_unsafe_files_and_names_are_refused(registry: Registry, tmp_path: Path) 
 
 
 def test_a_missing_bucket_or_unreachable_store_is_one_clear_error(s3_endpoint: str) -> None:
-    from modelserve_registry.errors import StoreUnavailable
+    from modelserve_runtime.errors import StoreUnavailable
     from tests.conftest import free_port
 
     with pytest.raises(StoreUnavailable, match="bucket 'absent' does not exist"):

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from modelserve_registry.errors import NotFound, StoreUnavailable
+from modelserve_runtime.errors import NotFound, StoreUnavailable
 
 
 class Backend(Protocol):
