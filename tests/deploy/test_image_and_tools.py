@@ -64,7 +64,7 @@ def test_image_entry_point_is_the_predictor_cli() -> None:
 def test_image_installs_the_locked_workspace() -> None:
     build = instructions(0)
     runs = " ".join(args for name, args in build if name == "RUN")
-    assert "uv sync --locked --no-dev" in runs
+    assert "uv sync --locked --no-dev --package modelserve-predictor" in runs
     copies = " ".join(args for name, args in build if name == "COPY")
     workspace = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["uv"]["workspace"]
     members = [p.parent for g in workspace["members"] for p in ROOT.glob(f"{g}/pyproject.toml")]
@@ -73,8 +73,31 @@ def test_image_installs_the_locked_workspace() -> None:
         assert f"{member.relative_to(ROOT)}/pyproject.toml" in copies, member
 
 
-def test_workloads_run_programs_the_image_has(rendered: dict[str, list[dict[str, Any]]]) -> None:
-    venv_bin = Path(sys.executable).parent
+def _scripts(*members: str) -> set[str]:
+    return {
+        name
+        for member in members
+        for name in tomllib.loads((ROOT / member / "pyproject.toml").read_text())["project"].get(
+            "scripts", {}
+        )
+    }
+
+
+def test_workloads_run_programs_their_image_has(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    """modelserve/predictor has the predictor only (see test_images); modelserve/tools has
+    every workspace CLI."""
+    programs = {
+        "modelserve/predictor:latest": _scripts(
+            "packages/predictor", "packages/runtime", "packages/metric-names"
+        ),
+        "modelserve/tools:latest": _scripts(
+            *(str(p.parent.relative_to(ROOT)) for p in ROOT.glob("packages/*/pyproject.toml")),
+            "dashboards",
+        ),
+    }
+    seen = set()
     for build in ("cpu", "tools", "chaos"):
         for doc in rendered[build]:
             if doc["kind"] not in ("Deployment", "Job", "Pod"):
@@ -84,7 +107,12 @@ def test_workloads_run_programs_the_image_has(rendered: dict[str, list[dict[str,
                 if not container["image"].startswith("modelserve/"):
                     continue
                 program = (container.get("command") or ["predictor"])[0]
-                assert program in ("sh", "sleep") or (venv_bin / program).exists(), program
+                seen.add(container["image"])
+                assert program in ("sh", "sleep") or program in programs[container["image"]], (
+                    container["image"],
+                    program,
+                )
+    assert seen == set(programs)
 
 
 def test_load_runner_job_targets_the_service_and_exposes_metrics(

@@ -47,8 +47,13 @@ class Server:
 
 
 def start_server(
-    tmp: Path, config: dict, env_extra: dict[str, str] | None = None, timeout_s: float = 240
+    tmp: Path,
+    config: dict,
+    env_extra: dict[str, str] | None = None,
+    timeout_s: float = 240,
+    program: Path | None = None,
 ) -> Server:
+    """`predictor serve` (this environment's, or `program`) with `config` as its YAML."""
     port = free_port()
     config = {**config, "port": port, "host": "127.0.0.1"}
     config_file = tmp / "predictor.yaml"
@@ -60,7 +65,7 @@ def start_server(
         "REGISTRY_CACHE_DIR": str(tmp / "cache"),
         **(env_extra or {}),
     }
-    predictor = Path(sys.executable).parent / "predictor"
+    predictor = program or Path(sys.executable).parent / "predictor"
     with open(log, "wb") as sink:
         process = subprocess.Popen(
             [str(predictor), "serve", "--ready-timeout", str(timeout_s)],

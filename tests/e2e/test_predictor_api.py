@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -200,6 +201,21 @@ def test_placement_endpoint_names_worker_device_and_providers(server: Server) ->
     assert set(models) == {"tiny-sentiment", "tiny-embed", "big-batch", "big-slow"}
     assert models["tiny-sentiment"]["providers"] == ["CPUExecutionProvider"]
     assert all(m["ready"] and m["error"] is None for m in models.values())
+
+
+def test_workers_serving_onnx_have_neither_torch_nor_transformers_loaded(server: Server) -> None:
+    """Each live worker reports what its own sys.modules holds; both are asked."""
+    seen: dict[int, dict] = {}
+    deadline = time.monotonic() + 60
+    while len(seen) < 2 and time.monotonic() < deadline:
+        view = server.get("/placement").json()  # a new connection: any worker may answer
+        seen[view["worker"]] = view["process"]
+    assert set(seen) == {1, 2}, f"only worker(s) {sorted(seen)} answered in 60 s"
+    for process in seen.values():
+        assert process["frameworks"]["torch"] is None
+        assert process["frameworks"]["transformers"] is None
+        assert process["frameworks"]["onnxruntime"] and process["frameworks"]["tokenizers"]
+        assert 50 < process["rss_mb"] <= process["peak_rss_mb"]
 
 
 @pytest.mark.parametrize("endpoint", ["analyze", "oip"])

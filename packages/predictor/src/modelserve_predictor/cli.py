@@ -206,6 +206,45 @@ def cmd_placement(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_wait_for_models(args: argparse.Namespace) -> int:
+    """Until every configured model resolves in the registry with the variant it will serve:
+    what a pod's init container runs while the bootstrap Job fills the registry."""
+    from modelserve_predictor.models import default_variant
+    from modelserve_predictor.plan import worker_plans
+    from modelserve_runtime.errors import RegistryError
+    from modelserve_runtime.settings import StoreSettings
+    from modelserve_runtime.store import Registry
+
+    settings = load_settings(_overrides(args))
+    plans = worker_plans(settings)
+    store = StoreSettings()
+    deadline = time.monotonic() + args.timeout
+    while True:
+        waiting = []
+        try:
+            registry = Registry.open(
+                settings.registry_uri or store.uri, s3_endpoint_url=store.s3_endpoint_url
+            )
+            for config in settings.models:
+                for device in {p.models[config.name] for p in plans}:
+                    variant = config.variant or default_variant(device)
+                    try:
+                        registry.manifest(config.ref).variant(variant)
+                    except RegistryError as exc:
+                        waiting.append(f"{config.ref} {variant.value}: {exc}")
+        except RegistryError as exc:
+            waiting.append(f"registry: {exc}")
+        if not waiting:
+            out.print(f"all {len(settings.models)} models are in the registry")
+            return 0
+        if time.monotonic() >= deadline:
+            for line in waiting:
+                err.print(f"error: still missing after {args.timeout:.0f} s: {line}")
+            return 3
+        err.print(f"waiting for {len(waiting)} model(s): {waiting[0]}", highlight=False)
+        time.sleep(args.interval)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from modelserve_predictor.bench import run_bench
 
@@ -232,7 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser(
         "serve",
-        help="serve the configured models (default: the three default models on 127.0.0.1:3000)",
+        help="serve the configured models (default: sentiment-minilm and minilm-embed on "
+        "127.0.0.1:3000)",
     )
     _add_model_flags(serve)
     serve.add_argument("--host", default=None)
@@ -243,6 +283,13 @@ def build_parser() -> argparse.ArgumentParser:
     placement = sub.add_parser("placement", help="print which worker runs what where")
     _add_model_flags(placement)
     placement.set_defaults(handler=cmd_placement)
+    wait = sub.add_parser(
+        "wait-for-models", help="wait until every configured model is in the registry"
+    )
+    _add_model_flags(wait)
+    wait.add_argument("--timeout", type=float, default=3600.0)
+    wait.add_argument("--interval", type=float, default=15.0)
+    wait.set_defaults(handler=cmd_wait_for_models)
     bench = sub.add_parser("bench", help="in-process latency/throughput per variant and batch")
     bench.add_argument("model", help="NAME[:VERSION|@ALIAS]")
     bench.add_argument("--variants", default=None, help="comma list (default: all CPU-capable)")

@@ -23,6 +23,7 @@ from modelserve_predictor.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
+from modelserve_predictor.process import process_view
 
 INFERENCE_PREFIXES = ("/analyze-sentiment", "/embed", "/v2/models/")
 JSON_TYPES = {"application/json", ""}
@@ -206,6 +207,7 @@ def placement_view(predictor: Predictor | None) -> dict[str, Any]:
         "threads": plan.threads,
         "cuda_visible_devices": plan.cuda_visible_devices,
         "ready": predictor.ready,
+        "process": process_view(),
         "models": [
             {
                 "model": m.name,
