@@ -34,11 +34,13 @@ def evaluate(model: str, texts_path: Path, batch_size: int) -> dict:
     from modelserve_predictor.models import fetch
     from modelserve_predictor.placement import Device
     from modelserve_predictor.settings import ModelConfig
+    from modelserve_registry.bootstrap import ensure_default_models
     from modelserve_registry.evaldata import read_eval_csv
     from modelserve_registry.settings import RegistrySettings
     from modelserve_runtime.inference import TextModel, predict_sorted
     from modelserve_runtime.store import Registry
 
+    ensure_default_models([model])
     settings = RegistrySettings()
     registry = Registry.open(settings.uri, s3_endpoint_url=settings.s3_endpoint_url)
     manifest = registry.manifest(model)

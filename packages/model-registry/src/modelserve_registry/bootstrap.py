@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -219,3 +220,27 @@ def bootstrap(
         shutil.rmtree(source, ignore_errors=True)
         pushed.append(manifest)
     return pushed
+
+
+def ensure_default_models(
+    names: list[str], step: Callable[[str], None] = print
+) -> list[ModelManifest]:
+    """For benchmarks: every variant of those of `names` that are default models, in the
+    configured registry, built on demand (with the full eval CSV); nothing already there is
+    rebuilt, and other models are left to the caller."""
+    from modelserve_registry.export import ALL_VARIANTS
+    from modelserve_registry.settings import RegistrySettings
+
+    defaults = [n for n in names if n in {m.name for m in DEFAULT_MODELS}]
+    if not defaults:
+        return []
+    settings = RegistrySettings()
+    started = time.monotonic()
+    return bootstrap(
+        Registry.from_settings(settings),
+        settings.cache_dir,
+        names=defaults,
+        variants=ALL_VARIANTS,
+        eval_csv=settings.eval_csv,
+        step=lambda name, message: step(f"[{time.monotonic() - started:6.1f} s] {name}: {message}"),
+    )

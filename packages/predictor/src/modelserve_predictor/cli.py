@@ -22,6 +22,7 @@ from modelserve_predictor.settings import (
 )
 
 if TYPE_CHECKING:
+    from modelserve_runtime.manifest import Variant
     from modelserve_runtime.store import Registry
 
 err = Console(stderr=True)
@@ -49,25 +50,20 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return found
 
 
-def _bootstrap_missing(settings: PredictorSettings, registry: Registry, plans: list) -> None:
-    """Build the default models this configuration serves, in the variants it serves, when
-    the registry lacks them (first run). Needs the export stack (`modelserve-registry`)."""
+def _missing_variants(
+    settings: PredictorSettings, registry: Registry, plans: list
+) -> dict[str, set[Variant]]:
+    """Per model name, the variants this configuration serves that its unpinned reference
+    (plain name or `@production`) does not have in the registry yet."""
     from modelserve_predictor.models import default_variant
     from modelserve_runtime.errors import NotFound
     from modelserve_runtime.references import ModelReference
 
-    try:
-        from modelserve_registry import bootstrap as defaults
-        from modelserve_registry.cli import steps
-        from modelserve_registry.settings import RegistrySettings
-    except ImportError:  # a serving-only install: fetch() will say what is missing
-        return
-    wanted: dict[str, set] = {}
+    missing: dict[str, set[Variant]] = {}
     for config in settings.models:
-        if config.name not in {m.name for m in defaults.DEFAULT_MODELS}:
-            continue
         ref = ModelReference.parse(config.ref)
-        if ref.version is not None or ref.alias not in (None, defaults.DEFAULT_ALIAS):
+        # "production": the registry bootstrap's DEFAULT_ALIAS (importing it would load torch)
+        if ref.version is not None or ref.alias not in (None, "production"):
             continue  # a pinned version or another alias is never built here
         for device in {p.models[config.name] for p in plans}:
             variant = config.variant or default_variant(device)
@@ -76,14 +72,35 @@ def _bootstrap_missing(settings: PredictorSettings, registry: Registry, plans: l
                     continue
             except NotFound:
                 pass
-            wanted.setdefault(config.name, set()).add(variant)
+            missing.setdefault(config.name, set()).add(variant)
+    return missing
+
+
+def _bootstrap_missing(settings: PredictorSettings, registry: Registry, plans: list) -> None:
+    """Build the default models this configuration serves, in the variants it serves, when
+    the registry lacks them (first run). Only then is the export stack (torch) imported."""
+    missing = _missing_variants(settings, registry, plans)
+    if not missing:
+        return
+    try:
+        from modelserve_registry import bootstrap as defaults
+        from modelserve_registry.cli import steps
+        from modelserve_registry.settings import RegistrySettings
+    except ImportError:  # a serving-only install: fetch() will say what is missing
+        return
+    wanted = {
+        name: variants
+        for name, variants in missing.items()
+        if name in {m.name for m in defaults.DEFAULT_MODELS}
+    }
     if not wanted:
         return
     registry_settings = RegistrySettings()
     err.print(
         f"first run: building {', '.join(sorted(wanted))} into {registry.location} "
         f"(validated on a {defaults.FIRST_RUN_SAMPLE}-text sample; "
-        "`registry bootstrap --all` builds every model and variant)"
+        "`registry bootstrap --all` builds every model and variant)",
+        highlight=False,
     )
     with steps() as step:
         for name, variants in sorted(wanted.items()):
