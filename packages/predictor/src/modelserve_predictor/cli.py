@@ -101,6 +101,7 @@ def _bootstrap_missing(settings: PredictorSettings, registry: Registry, plans: l
         f"(validated on a {defaults.FIRST_RUN_SAMPLE}-text sample; "
         "`registry bootstrap --all` builds every model and variant)",
         highlight=False,
+        soft_wrap=True,
     )
     with steps() as step:
         for name, variants in sorted(wanted.items()):
