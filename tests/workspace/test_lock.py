@@ -5,6 +5,9 @@ for it (or an sdist)."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +17,8 @@ from packaging.markers import Marker
 from packaging.tags import Tag, compatible_tags, cpython_tags
 from packaging.utils import parse_wheel_filename
 
-LOCK = tomllib.loads((Path(__file__).resolve().parents[2] / "uv.lock").read_text())
+ROOT = Path(__file__).resolve().parents[2]
+LOCK = tomllib.loads((ROOT / "uv.lock").read_text())
 PACKAGES = LOCK["package"]
 GPU_MARKER = "platform_machine == 'x86_64' and sys_platform == 'linux'"
 
@@ -145,3 +149,33 @@ def test_one_cuda_major_for_torch_and_onnxruntime() -> None:
     # onnxruntime-gpu 1.27 and later link CUDA 13 (libcublas.so.13); 1.26 links CUDA 12.
     major, minor = map(int, installed["onnxruntime-gpu"]["version"].split(".")[:2])
     assert (major, minor) <= (1, 26)
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu", "aarch64-apple-darwin"],
+)
+def test_uv_plans_an_install_from_the_lock_for(target: str, tmp_path: Path) -> None:
+    """uv's own installer, asked for that platform (macOS 14, the oldest onnxruntime 1.26's
+    wheels support), finds a wheel for every package: nothing is downloaded or installed."""
+    uv = shutil.which("uv")
+    if uv is None:
+        pytest.skip("needs uv on PATH (the project's installer)")
+    env = {
+        **os.environ,
+        "UV_PROJECT_ENVIRONMENT": str(tmp_path / "venv"),
+        "MACOSX_DEPLOYMENT_TARGET": "14.0",
+    }
+    env.pop("VIRTUAL_ENV", None)
+    done = subprocess.run(
+        [uv, "sync", "--locked", "--offline", "--dry-run", "--python-platform", target],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    planned = done.stderr + done.stdout
+    wanted = "onnxruntime-gpu==" if target.startswith("x86_64-unknown-linux") else "onnxruntime=="
+    assert wanted in planned and "torch==2.10" in planned
