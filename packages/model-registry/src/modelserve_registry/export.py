@@ -20,7 +20,6 @@ from transformers import AutoTokenizer
 
 from modelserve_registry.errors import ExportError
 from modelserve_registry.graph import (
-    ExportableModel,
     SourceSpec,
     load_reference,
     read_source_spec,
@@ -28,6 +27,7 @@ from modelserve_registry.graph import (
 )
 from modelserve_runtime.inference import ONNX_FILE, TOKENIZER_DIR
 from modelserve_runtime.manifest import Runtime, Variant
+from modelserve_runtime.torch_graph import ExportableModel
 
 ONNX_OPSET = 17
 ALL_VARIANTS = list(Variant)

@@ -15,7 +15,6 @@ import torch
 from modelserve_registry.errors import ValidationFailed
 from modelserve_registry.evaldata import PROBE_TEXTS, LabelledTexts
 from modelserve_registry.export import RUNTIMES, ExportResult, export_variants
-from modelserve_registry.graph import ExportableModel
 from modelserve_registry.validation import BATCH_DEPENDENT, judge, with_one_text_per_call
 from modelserve_runtime.inference import TOKENIZER_DIR, TextModel, predict_sorted
 from modelserve_runtime.manifest import (
@@ -26,6 +25,8 @@ from modelserve_runtime.manifest import (
 )
 from modelserve_runtime.references import validate_name
 from modelserve_runtime.store import PULLED_MANIFEST, Registry, sha256_file
+from modelserve_runtime.tokenization import TextTokenizer
+from modelserve_runtime.torch_graph import ExportableModel
 
 Step = Callable[[str], None]
 
@@ -33,11 +34,11 @@ Step = Callable[[str], None]
 class _ReferencePredictor:
     """The in-memory FP32 reference behind the same tokenisation as a pulled variant."""
 
-    def __init__(self, model: ExportableModel, text_model: TextModel) -> None:
-        self.model, self.text_model = model, text_model
+    def __init__(self, model: ExportableModel, tokenizer: TextTokenizer) -> None:
+        self.model, self.tokenizer = model, tokenizer
 
     def predict(self, texts: list[str]) -> np.ndarray:
-        encoded = self.text_model.encode(texts)
+        encoded = self.tokenizer.encode(texts)
         with torch.inference_mode():
             ids = torch.from_numpy(encoded.input_ids)
             mask = torch.from_numpy(encoded.attention_mask)
@@ -124,7 +125,8 @@ def export_and_push(
         scratch.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="export-", dir=scratch) as tmp:
         work = Path(tmp)
-        wanted = list(dict.fromkeys([Variant.PYTORCH_FP32, *variants]))
+        # The reference runs in memory; pytorch-fp32 is exported (and checked) only when asked.
+        wanted = list(dict.fromkeys(variants))
         result = export_variants(source, work, wanted, step)
         tokenizer_entries = _local_entries(work / TOKENIZER_DIR, f"{TOKENIZER_DIR}/")
         texts = (eval_data.texts if eval_data else []) + PROBE_TEXTS
@@ -132,16 +134,15 @@ def export_and_push(
             eval_data.labels if eval_data and result.spec.task == "text-classification" else None
         )
 
+        step(f"running the FP32 reference on {len(texts)} texts")
+        tokenizer = TextTokenizer(work / TOKENIZER_DIR, result.max_sequence_length)
+        reference_outputs = predict_sorted(_ReferencePredictor(result.reference, tokenizer), texts)
         manifests: dict[Variant, VariantManifest] = {}
-        reference_outputs: np.ndarray | None = None
         for variant in wanted:
             folder = result.folders[variant]
             provisional = stage_variant(name, result, variant, tokenizer_entries, source)
             step(f"validating {variant.value} on {len(texts)} texts")
             model = TextModel(folder, device="cpu")
-            if reference_outputs is None:
-                reference = _ReferencePredictor(result.reference, model)
-                reference_outputs = predict_sorted(reference, texts)
             outputs = predict_sorted(model, texts)
 
             check = functools.partial(
