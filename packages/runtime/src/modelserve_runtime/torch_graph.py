@@ -42,7 +42,9 @@ class ExportableModel(nn.Module):
         return pooled
 
 
-def backbone_class(kind: str) -> type:
+def backbone_class(
+    kind: str,
+) -> type[AutoModelForSequenceClassification] | type[AutoModel]:
     return AutoModelForSequenceClassification if kind == "sequence-classification" else AutoModel
 
 
