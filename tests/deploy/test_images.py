@@ -6,6 +6,7 @@ an ONNX model."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import platform
 import subprocess
 import sys
@@ -73,3 +74,24 @@ def test_a_predictor_from_the_serving_image_answers(
         assert process["frameworks"]["onnxruntime"]
     finally:
         stop_server(server)
+
+
+def test_the_serving_image_says_it_cannot_build_a_missing_default_model(
+    serving_venv: Path, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "REGISTRY_URI": str(tmp_path / "empty-registry"),
+        "REGISTRY_CACHE_DIR": str(tmp_path / "cache"),
+        "PREDICTOR_MODELS": "sentiment-minilm",
+    }
+    done = subprocess.run(
+        [str(serving_venv / "bin" / "predictor"), "serve", "--port", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 3, done.stderr
+    assert "this install cannot build models" in done.stderr
+    assert "error: model 'sentiment-minilm' is not in the registry" in done.stderr

@@ -86,7 +86,14 @@ def _bootstrap_missing(settings: PredictorSettings, registry: Registry, plans: l
         from modelserve_registry import bootstrap as defaults
         from modelserve_registry.cli import steps
         from modelserve_registry.settings import RegistrySettings
-    except ImportError:  # a serving-only install: fetch() will say what is missing
+    except ImportError:  # a serving-only install (the image): fetch() names what is missing
+        err.print(
+            f"not in the registry: {', '.join(sorted(missing))}; this install cannot build "
+            "models (run `registry bootstrap` where modelserve-registry is installed, or "
+            "install modelserve-predictor[bootstrap])",
+            highlight=False,
+            soft_wrap=True,
+        )
         return
     wanted = {
         name: variants
