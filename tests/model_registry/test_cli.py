@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -153,17 +152,3 @@ def test_the_console_script_is_installed_and_reads_registry_uri(store_copy: Path
         [registry, "show", "nope"], env=env, capture_output=True, text=True, timeout=120
     )
     assert failed.returncode == 3 and failed.stderr.strip().startswith("error: model 'nope'")
-
-
-def test_long_jobs_log_one_line_per_step_with_elapsed_time_when_not_a_terminal(
-    capsys: pytest.CaptureFixture,
-) -> None:
-    from modelserve_registry.cli import steps
-
-    with steps() as step:
-        step("sentiment-minilm: exporting to ONNX")
-        step("sentiment-minilm: validating onnx-int8 on 2025 texts")
-    lines = capsys.readouterr().err.splitlines()
-    assert len(lines) == 2
-    assert re.fullmatch(r"\[\s*\d+\.\d s\] sentiment-minilm: exporting to ONNX", lines[0])
-    assert lines[1].endswith("validating onnx-int8 on 2025 texts")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from modelserve_registry.graph import SOURCE_SPEC
 from modelserve_registry.head import ASSETS, HEAD_FILE, LABELS, minilm_folder
 from modelserve_registry.pipeline import export_and_push
 from modelserve_runtime.manifest import ModelManifest, Variant
+from modelserve_runtime.references import DEFAULT_ALIAS
 from modelserve_runtime.store import Registry
 
 MINILM_FILES = [
@@ -33,7 +33,6 @@ MINILM_FILES = [
     "vocab.txt",
     "special_tokens_map.json",
 ]
-DEFAULT_ALIAS = "production"
 SYNTHETIC_SEED = 20260420
 
 
@@ -158,10 +157,9 @@ def _variants_to_build(
 ) -> list[Variant]:
     """The variants a new version must hold, or [] when `production` already has them all.
     A version is immutable, so adding a variant means a new version with the old ones too."""
-    if rebuild or name not in registry.models():
+    if rebuild or not registry.versions(name):
         return wanted
-    aliases = registry.aliases(name)
-    ref = f"{name}@{DEFAULT_ALIAS}" if DEFAULT_ALIAS in aliases else name
+    ref = f"{name}@{DEFAULT_ALIAS}" if DEFAULT_ALIAS in registry.aliases(name) else name
     have = set(registry.manifest(ref).variants)
     if set(wanted) <= have:
         return []
@@ -222,25 +220,24 @@ def bootstrap(
     return pushed
 
 
-def ensure_default_models(
-    names: list[str], step: Callable[[str], None] = print
-) -> list[ModelManifest]:
+def ensure_default_models(names: list[str]) -> list[ModelManifest]:
     """For benchmarks: every variant of those of `names` that are default models, in the
     configured registry, built on demand (with the full eval CSV); nothing already there is
     rebuilt, and other models are left to the caller."""
     from modelserve_registry.export import ALL_VARIANTS
+    from modelserve_registry.progress import steps
     from modelserve_registry.settings import RegistrySettings
 
     defaults = [n for n in names if n in {m.name for m in DEFAULT_MODELS}]
     if not defaults:
         return []
     settings = RegistrySettings()
-    started = time.monotonic()
-    return bootstrap(
-        Registry.from_settings(settings),
-        settings.cache_dir,
-        names=defaults,
-        variants=ALL_VARIANTS,
-        eval_csv=settings.eval_csv,
-        step=lambda name, message: step(f"[{time.monotonic() - started:6.1f} s] {name}: {message}"),
-    )
+    with steps() as step:
+        return bootstrap(
+            Registry.from_settings(settings),
+            settings.cache_dir,
+            names=defaults,
+            variants=ALL_VARIANTS,
+            eval_csv=settings.eval_csv,
+            step=lambda name, message: step(f"{name}: {message}"),
+        )

@@ -164,7 +164,7 @@ def export_and_push(
         failed = {
             v: m.validation
             for v, m in manifests.items()
-            if v in variants and m.validation is not None and not m.validation.passed
+            if m.validation is not None and not m.validation.passed
         }
         if failed and not force:
             detail = "; ".join(f"{v.value}: {', '.join(val.failures)}" for v, val in failed.items())
@@ -174,10 +174,8 @@ def export_and_push(
 
         step("pushing blobs")
         registry.put_folder(work / TOKENIZER_DIR, f"{TOKENIZER_DIR}/")
-        for variant in variants:
+        for variant in wanted:
             folder = result.folders[variant]
             for path in _variant_files(folder):
                 registry.put_file(path, path.relative_to(folder).as_posix())
-        chosen = {v: manifests[v] for v in variants}
-        manifest = registry.publish(_draft(name, result, tokenizer_entries, chosen, source))
-        return manifest
+        return registry.publish(_draft(name, result, tokenizer_entries, manifests, source))

@@ -50,29 +50,46 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return found
 
 
+def _open_registry(settings: PredictorSettings) -> Registry:
+    from modelserve_runtime.settings import StoreSettings
+    from modelserve_runtime.store import Registry
+
+    store = StoreSettings()
+    return Registry.open(settings.registry_uri or store.uri, s3_endpoint_url=store.s3_endpoint_url)
+
+
+def _served_variants(settings: PredictorSettings, plans: list) -> list[tuple[ModelConfig, Variant]]:
+    """Each configured model with each variant it will be served in (one per device kind)."""
+    from modelserve_predictor.models import default_variant
+
+    return [
+        (config, variant)
+        for config in settings.models
+        for variant in sorted(
+            {config.variant or default_variant(p.models[config.name]) for p in plans}
+        )
+    ]
+
+
 def _missing_variants(
     settings: PredictorSettings, registry: Registry, plans: list
 ) -> dict[str, set[Variant]]:
     """Per model name, the variants this configuration serves that its unpinned reference
     (plain name or `@production`) does not have in the registry yet."""
-    from modelserve_predictor.models import default_variant
     from modelserve_runtime.errors import NotFound
-    from modelserve_runtime.references import ModelReference
+    from modelserve_runtime.references import DEFAULT_ALIAS, ModelReference
 
     missing: dict[str, set[Variant]] = {}
-    for config in settings.models:
+    for config, variant in _served_variants(settings, plans):
         ref = ModelReference.parse(config.ref)
-        # "production": the registry bootstrap's DEFAULT_ALIAS (importing it would load torch)
-        if ref.version is not None or ref.alias not in (None, "production"):
+        if ref.version is not None or ref.alias not in (None, DEFAULT_ALIAS):
             continue  # a pinned version or another alias is never built here
-        for device in {p.models[config.name] for p in plans}:
-            variant = config.variant or default_variant(device)
-            try:
-                if variant in registry.manifest(config.ref).variants:
-                    continue
-            except NotFound:
-                pass
-            missing.setdefault(config.name, set()).add(variant)
+        try:
+            if variant in registry.manifest(ref).variants:
+                continue
+        except NotFound:
+            pass
+        missing.setdefault(config.name, set()).add(variant)
     return missing
 
 
@@ -84,7 +101,7 @@ def _bootstrap_missing(settings: PredictorSettings, registry: Registry, plans: l
         return
     try:
         from modelserve_registry import bootstrap as defaults
-        from modelserve_registry.cli import steps
+        from modelserve_registry.progress import steps
         from modelserve_registry.settings import RegistrySettings
     except ImportError:  # a serving-only install (the image): fetch() names what is missing
         err.print(
@@ -129,16 +146,11 @@ def prepare(settings: PredictorSettings) -> list[str]:
     from modelserve_predictor.models import fetch
     from modelserve_predictor.plan import worker_plans
     from modelserve_runtime.settings import StoreSettings
-    from modelserve_runtime.store import Registry
 
     plans = worker_plans(settings)
-    store_settings = StoreSettings()
-    registry = Registry.open(
-        settings.registry_uri or store_settings.uri,
-        s3_endpoint_url=store_settings.s3_endpoint_url,
-    )
+    registry = _open_registry(settings)
     _bootstrap_missing(settings, registry, plans)
-    cache = settings.cache_dir or store_settings.cache_dir / "pulled"
+    cache = settings.cache_dir or StoreSettings().cache_dir / "pulled"
     lines = []
     for config in settings.models:
         devices = sorted({p.models[config.name] for p in plans}, key=str)
@@ -234,29 +246,21 @@ def cmd_placement(args: argparse.Namespace) -> int:
 def cmd_wait_for_models(args: argparse.Namespace) -> int:
     """Until every configured model resolves in the registry with the variant it will serve:
     what a pod's init container runs while the bootstrap Job fills the registry."""
-    from modelserve_predictor.models import default_variant
     from modelserve_predictor.plan import worker_plans
     from modelserve_runtime.errors import RegistryError
-    from modelserve_runtime.settings import StoreSettings
-    from modelserve_runtime.store import Registry
 
     settings = load_settings(_overrides(args))
     plans = worker_plans(settings)
-    store = StoreSettings()
     deadline = time.monotonic() + args.timeout
     while True:
         waiting = []
         try:
-            registry = Registry.open(
-                settings.registry_uri or store.uri, s3_endpoint_url=store.s3_endpoint_url
-            )
-            for config in settings.models:
-                for device in {p.models[config.name] for p in plans}:
-                    variant = config.variant or default_variant(device)
-                    try:
-                        registry.manifest(config.ref).variant(variant)
-                    except RegistryError as exc:
-                        waiting.append(f"{config.ref} {variant.value}: {exc}")
+            registry = _open_registry(settings)
+            for config, variant in _served_variants(settings, plans):
+                try:
+                    registry.manifest(config.ref).variant(variant)
+                except RegistryError as exc:
+                    waiting.append(f"{config.ref} {variant.value}: {exc}")
         except RegistryError as exc:
             waiting.append(f"registry: {exc}")
         if not waiting:

@@ -12,6 +12,8 @@ from modelserve_runtime.errors import InvalidReference
 
 NAME_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
 ALIAS_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+# The alias that bootstrap points at what it builds and that serving follows by default.
+DEFAULT_ALIAS = "production"
 
 
 def validate_name(name: str) -> str:
