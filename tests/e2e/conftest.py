@@ -38,6 +38,7 @@ class Server:
     url: str
     process: subprocess.Popen
     log: Path
+    grpc_address: str = ""
 
     def get(self, path: str, **kwargs) -> httpx.Response:
         return httpx.get(self.url + path, timeout=30, follow_redirects=True, **kwargs)
@@ -55,7 +56,7 @@ def start_server(
 ) -> Server:
     """`predictor serve` (this environment's, or `program`) with `config` as its YAML."""
     port = free_port()
-    config = {**config, "port": port, "host": "127.0.0.1"}
+    config = {"grpc_port": free_port(), **config, "port": port, "host": "127.0.0.1"}
     config_file = tmp / "predictor.yaml"
     config_file.write_text(yaml.safe_dump(config))
     log = tmp / "server.log"
@@ -74,7 +75,7 @@ def start_server(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    server = Server(f"http://127.0.0.1:{port}", process, log)
+    server = Server(f"http://127.0.0.1:{port}", process, log, f"127.0.0.1:{config['grpc_port']}")
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -44,3 +44,20 @@ LATENCY_BUCKETS = (
 )
 BATCH_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128)
 TOKEN_BUCKETS = (8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384)
+
+# Model lifecycle per worker (repository API, alias following).
+LIFECYCLE_LABELS = ("model", "worker")
+# 1 for the state the model is in, 0 for the others.
+MODEL_STATE = f"{PREFIX}_model_state"
+MODEL_STATES = ("READY", "LOADING", "UNLOADING", "UNAVAILABLE")
+# The version a worker answers with (0 while none is loaded).
+MODEL_VERSION = f"{PREFIX}_model_version"
+MODEL_SWAPS_TOTAL = f"{PREFIX}_model_swaps_total"
+SWAP_RESULTS = ("ok", "failed")
+MODEL_SWAP_SECONDS = f"{PREFIX}_model_swap_seconds"
+SWAP_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+
+# The gRPC endpoint (BentoML's HTTP metrics do not see it).
+GRPC_LABELS = ("method", "code")
+GRPC_REQUESTS_TOTAL = f"{PREFIX}_grpc_requests_total"
+GRPC_REQUEST_SECONDS = f"{PREFIX}_grpc_request_seconds"

@@ -73,7 +73,7 @@ def run_bench(args: argparse.Namespace) -> dict:
     sizes: dict[Variant, int] = {}
     for variant in wanted:
         config = ModelConfig(ref=f"{manifest.name}:{manifest.version}", variant=variant)
-        _, folder = fetch(registry, config, device, settings.cache_dir / "pulled")
+        folder = fetch(registry, manifest, config, device, settings.cache_dir / "pulled")
         models[variant] = TextModel(folder, device=args.device, threads=args.threads)
         models[variant].predict(texts[:2])  # warm-up
         sizes[variant] = manifest.variant(variant).size_bytes

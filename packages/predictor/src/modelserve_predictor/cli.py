@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -36,6 +37,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     for key in (
         "host",
         "port",
+        "grpc_port",
         "workers",
         "workers_per_gpu",
         "gpu_map",
@@ -154,8 +156,9 @@ def prepare(settings: PredictorSettings) -> list[str]:
     lines = []
     for config in settings.models:
         devices = sorted({p.models[config.name] for p in plans}, key=str)
+        manifest = registry.manifest(config.ref)
         for device in devices:
-            manifest, folder = fetch(registry, config, device, cache)
+            folder = fetch(registry, manifest, config, device, cache)
             workers = [p.worker_index for p in plans if p.models[config.name] == device]
             lines.append(
                 f"{manifest.name}:{manifest.version} {folder.name} on {device} "
@@ -186,6 +189,10 @@ def _wait_ready(url: str, process: subprocess.Popen, timeout_s: float) -> dict[s
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = load_settings(_overrides(args))
     lines = prepare(settings)
+    if settings.control_dir is None:  # where the workers share repository API changes
+        import tempfile
+
+        settings.control_dir = Path(tempfile.mkdtemp(prefix="predictor-control-"))
     url = f"http://{settings.host}:{settings.port}"
     env = {**os.environ, RESOLVED_ENV: settings.to_env(), "TOKENIZERS_PARALLELISM": "false"}
     if "CUDA_VISIBLE_DEVICES" in os.environ:
@@ -221,8 +228,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             # plain print: one unwrapped line per model, whatever the terminal width
             for line in lines:
                 print(f"serving {line} at {url}", flush=True)
+            grpc = f"  grpc://{settings.host}:{settings.grpc_port}" if settings.grpc_port else ""
             print(
-                f"ready: {url}/analyze-sentiment  {url}/embed  {url}/v2  "
+                f"ready: {url}/analyze-sentiment  {url}/embed  {url}/v2{grpc}  "
                 f"{url}/metrics  {url}/placement",
                 flush=True,
             )
@@ -306,6 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_flags(serve)
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
+    serve.add_argument(
+        "--grpc-port", type=int, default=None, help="OIP gRPC port (PREDICTOR_GRPC_PORT; 0 = off)"
+    )
     serve.add_argument("--max-request-bytes", type=int, default=None)
     serve.add_argument("--ready-timeout", type=float, default=600.0)
     serve.set_defaults(handler=cmd_serve)

@@ -1,292 +1,198 @@
-"""The predictor without any web framework: loads this worker's models, validates requests,
-shapes answers (the study's /analyze-sentiment, /embed, and the Open Inference Protocol).
-service.py only adapts it to BentoML."""
+"""A worker's models, without any web framework: one ModelSlot per model name, the registry
+they come from, and the loop that keeps them at what is wanted (the shared control directory
+written by the repository API, and the aliases the models follow). dataplane.py answers
+requests on top of it; service.py only adapts both to BentoML."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
-from collections.abc import Sequence
+import time
+from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from modelserve_predictor.errors import BadRequest, ModelNotFound, NotReady, PayloadTooLarge
+from modelserve_predictor.control import ControlDir
+from modelserve_predictor.errors import BadRequest, LoadRefused, ModelNotFound
+from modelserve_predictor.lifecycle import ModelSlot, Placement, follows
 from modelserve_predictor.metrics import Metrics
-from modelserve_predictor.models import ServedModel, softmax
 from modelserve_predictor.placement import WorkerPlan
-from modelserve_predictor.settings import PredictorSettings
+from modelserve_predictor.settings import ModelConfig, PredictorSettings
 from modelserve_runtime.errors import RegistryError
 from modelserve_runtime.settings import StoreSettings
 from modelserve_runtime.store import Registry
 
 log = logging.getLogger("modelserve.predictor")
+CONTROL_TICK_S = 0.1
 
 
 class Predictor:
     def __init__(
-        self, settings: PredictorSettings, plan: WorkerPlan, metrics: Metrics | None = None
+        self,
+        settings: PredictorSettings,
+        plan: WorkerPlan,
+        metrics: Metrics | None = None,
+        workers: int = 1,
     ) -> None:
         self.settings = settings
         self.plan = plan
-        self.models: dict[str, ServedModel] = {}
+        self.metrics = metrics
+        self.registry: Registry | None = None
+        registry_settings = StoreSettings()
+        self.registry_uri = settings.registry_uri or registry_settings.uri
+        self.s3_endpoint_url = registry_settings.s3_endpoint_url
+        self.cache: Path = settings.cache_dir or registry_settings.cache_dir / "pulled"
+        self.control = (
+            ControlDir(settings.control_dir, plan.worker_index, workers)
+            if settings.control_dir
+            else None
+        )
+        self.slots: dict[str, ModelSlot] = {}
         for config in settings.models:
-            if config.name in self.models:
+            if config.name in self.slots:
                 raise BadRequest(f"model {config.name!r} is configured twice")
-            self.models[config.name] = ServedModel(
-                config.name,
-                config,
-                plan.models[config.name],
-                plan.worker_index,
-                plan.threads,
-                metrics,
-            )
+            self.slots[config.name] = ModelSlot(config, self._placement(config.name), metrics)
+        self.applied_generation = 0
+        self._task: asyncio.Task | None = None
+
+    def _placement(self, name: str) -> Placement:
+        device = self.plan.models.get(name, self.plan.device)
+        return Placement(
+            device, self.plan.local_device(name), self.plan.worker_index, self.plan.threads
+        )
 
     # -- lifecycle -----------------------------------------------------------------------
 
     def load(self) -> None:
-        """Blocking: pull, verify and load every model; a failure is recorded per model and
-        keeps the predictor not ready (it never serves what it could not verify)."""
-        registry_settings = StoreSettings()
-        uri = self.settings.registry_uri or registry_settings.uri
-        cache = self.settings.cache_dir or registry_settings.cache_dir / "pulled"
+        """Blocking: pull, verify and load what is wanted (the configuration, or what the
+        repository API changed it to before this worker started); a model that fails is
+        recorded with its reason and keeps the predictor not ready."""
         try:
-            registry = Registry.open(uri, s3_endpoint_url=registry_settings.s3_endpoint_url)
+            self.registry = Registry.open(self.registry_uri, s3_endpoint_url=self.s3_endpoint_url)
         except RegistryError as exc:
-            for model in self.models.values():
-                model.error = f"registry unreachable: {exc}"
+            for slot in self.slots.values():
+                slot.reason = f"registry unreachable: {exc}"
+                slot.state = "UNAVAILABLE"
             return
-        for model in self.models.values():
-            try:
-                model.load(registry, cache, self.plan.local_device(model.name))
-            except Exception as exc:  # any failure: refuse readiness, say why in one line
-                model.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
-                log.error("model %s failed to load: %s", model.name, model.error)
-        # Loaded weights live forever: keep the collector from rescanning them (a full
+        if self.control:
+            wanted = self.control.wanted()
+            self._adopt(wanted["models"])
+            self.applied_generation = wanted["generation"]
+        for slot in self.slots.values():
+            if slot.wanted:
+                slot.load_blocking(self.registry, self.cache)
+            else:
+                slot.state, slot.reason = "UNAVAILABLE", "unloaded"
+        # Loaded weights live long: keep the collector from rescanning them (a full
         # collection in a loaded worker was seen taking ~300 ms, straight into the p99).
         gc.collect()
         gc.freeze()
 
     async def warm_up(self) -> None:
-        for model in self.models.values():
-            if model.batcher is not None and not model.ready:
-                try:
-                    await model.warm_up()
-                except Exception as exc:
-                    model.error = f"warm-up failed: {exc}"
+        for slot in self.slots.values():
+            await slot.warm_up()
+        self._report()
+        if self.registry is not None and self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._follow(), name="follow")
 
     @property
     def ready(self) -> bool:
-        return all(m.ready for m in self.models.values())
+        """Every wanted model has a serving copy (a swap in progress keeps it ready: the old
+        copy serves; `swap: drain` windows answer 503 for that model only)."""
+        return all(
+            slot.serving is not None or slot.state == "UNLOADING" or not slot.wanted
+            for slot in self.slots.values()
+        )
 
     def problems(self) -> list[str]:
-        return [f"{m.name}: {m.error}" for m in self.models.values() if m.error]
+        return [f"{s.name}: {s.reason}" for s in self.slots.values() if s.reason]
 
     async def close(self) -> None:
-        await asyncio.gather(*(m.close() for m in self.models.values()))
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await asyncio.gather(*(slot.close() for slot in self.slots.values()))
 
-    # -- request handling ----------------------------------------------------------------
+    # -- keeping up with what is wanted ---------------------------------------------------
 
-    def model(self, name: str | None, task: str) -> ServedModel:
-        if name is None:  # the first configured model of that task
-            name = next(
-                (
-                    m.name
-                    for m in self.models.values()
-                    if m.manifest is not None and m.manifest.task == task
-                ),
-                None,
+    def slot(self, name: str) -> ModelSlot:
+        if name not in self.slots:
+            raise ModelNotFound(f"model {name!r} is not served (serving: {', '.join(self.slots)})")
+        return self.slots[name]
+
+    def _wanted(self, overrides: dict[str, Any]) -> dict[str, tuple[ModelConfig, bool]]:
+        """What each model should be: the configuration, changed by the repository API's
+        entries; a slot neither names is unloaded."""
+        wanted = {config.name: (config, True) for config in self.settings.models}
+        for name, entry in overrides.items():
+            wanted[name] = (ModelConfig.model_validate(entry["config"]), bool(entry["loaded"]))
+        for name, slot in self.slots.items():
+            wanted.setdefault(name, (slot.config, False))
+        return wanted
+
+    def _slot_for(self, name: str, config: ModelConfig) -> ModelSlot:
+        if name not in self.slots:  # a model loaded through the repository API
+            self.slots[name] = ModelSlot(config, self._placement(name), self.metrics)
+        return self.slots[name]
+
+    def _adopt(self, overrides: dict[str, Any]) -> None:
+        for name, (config, loaded) in self._wanted(overrides).items():
+            slot = self._slot_for(name, config)
+            slot.config, slot.wanted = config, loaded
+
+    async def ensure(self, name: str, entry: dict[str, Any]) -> None:
+        """Apply one wanted entry here (raises LoadRefused / ModelNotFound with the reason)."""
+        assert self.registry is not None
+        config = ModelConfig.model_validate(entry["config"])
+        slot = self._slot_for(name, config)
+        await slot.ensure(self.registry, self.cache, config, entry["loaded"], retry=True)
+
+    async def _follow(self) -> None:
+        next_alias_check = time.monotonic() + self.settings.alias_poll_s
+        while True:
+            await asyncio.sleep(CONTROL_TICK_S)
+            try:
+                if self.control and self.control.wanted()["generation"] > self.applied_generation:
+                    await self.apply_wanted()
+                if time.monotonic() >= next_alias_check:
+                    await self._follow_aliases()
+                    next_alias_check = time.monotonic() + self.settings.alias_poll_s
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # never let the loop die: log, retry on the next tick
+                log.exception("keeping models up to date failed")
+
+    async def apply_wanted(self) -> None:
+        assert self.control is not None
+        wanted = self.control.wanted()
+        for name, (config, loaded) in self._wanted(wanted["models"]).items():
+            # retry=True: an explicit change tries again even a version that failed before
+            await self._ensure(self._slot_for(name, config), config, loaded, retry=True)
+        self.applied_generation = max(self.applied_generation, wanted["generation"])
+        self._report()
+
+    async def _follow_aliases(self) -> None:
+        changed = False
+        for slot in list(self.slots.values()):
+            if slot.wanted and follows(slot.config.ref):
+                changed |= await self._ensure(slot, slot.config, True)
+        if changed:
+            self._report()
+
+    async def _ensure(
+        self, slot: ModelSlot, config: ModelConfig, wanted: bool, retry: bool = False
+    ) -> bool:
+        assert self.registry is not None
+        try:
+            return await slot.ensure(self.registry, self.cache, config, wanted, retry=retry)
+        except (LoadRefused, ModelNotFound) as exc:
+            slot.reason = str(exc)
+            return False
+
+    def _report(self) -> None:
+        if self.control:
+            self.control.report(
+                self.applied_generation, {name: s.view() for name, s in self.slots.items()}
             )
-            if name is None:
-                raise ModelNotFound(f"no {task} model is served")
-        if name not in self.models:
-            raise ModelNotFound(f"model {name!r} is not served (serving: {', '.join(self.models)})")
-        model = self.models[name]
-        if not model.ready or model.manifest is None:
-            raise NotReady(f"model {name!r} is not ready: {model.error or 'loading'}")
-        if model.manifest.task != task:
-            raise BadRequest(f"model {name!r} is a {model.manifest.task} model, not {task}")
-        return model
-
-    def check_texts(self, text: Any, texts: Any) -> list[str]:
-        if (text is None) == (texts is None):
-            raise BadRequest("send exactly one of 'text' (a string) or 'texts' (a list of strings)")
-        items = [text] if texts is None else texts
-        if not isinstance(items, list) or not items:
-            raise BadRequest("'texts' must be a non-empty list of strings")
-        if len(items) > self.settings.max_texts_per_request:
-            raise PayloadTooLarge(
-                f"{len(items)} texts in one request; the limit is "
-                f"{self.settings.max_texts_per_request}"
-            )
-        for index, item in enumerate(items):
-            if not isinstance(item, str):
-                raise BadRequest(f"text {index} is {type(item).__name__}, not a string")
-            if not item.strip():
-                raise BadRequest(f"text {index} is empty")
-            if len(item) > self.settings.max_text_chars:
-                raise PayloadTooLarge(
-                    f"text {index} has {len(item)} characters; the limit is "
-                    f"{self.settings.max_text_chars}"
-                )
-        return items
-
-    def _identity(self, model: ServedModel) -> dict[str, Any]:
-        assert model.manifest is not None
-        return {
-            "model": model.name,
-            "version": model.manifest.version,
-            "variant": model.variant.value,
-            "synthetic": model.manifest.synthetic,
-        }
-
-    async def analyze(
-        self, text: Any = None, texts: Any = None, model: str | None = None
-    ) -> dict[str, Any]:
-        items = self.check_texts(text, texts)
-        served = self.model(model, "text-classification")
-        rows = await served.infer(items)
-        labels = served.manifest.labels  # type: ignore[union-attr]
-        scores = softmax(np.stack([r.output for r in rows]))
-        identity = self._identity(served)
-        results = [
-            {
-                "label": labels[int(s.argmax())],
-                "scores": {label: round(float(v), 6) for label, v in zip(labels, s, strict=True)},
-                "truncated": row.truncated,
-                **identity,
-            }
-            for s, row in zip(scores, rows, strict=True)
-        ]
-        return {
-            **identity,
-            "device": str(served.device),
-            "worker": self.plan.worker_index,
-            "results": results,
-        }
-
-    async def embed(
-        self, text: Any = None, texts: Any = None, model: str | None = None
-    ) -> dict[str, Any]:
-        items = self.check_texts(text, texts)
-        served = self.model(model, "embedding")
-        rows = await served.infer(items)
-        return {
-            **self._identity(served),
-            "device": str(served.device),
-            "worker": self.plan.worker_index,
-            "dimension": int(rows[0].output.shape[-1]),
-            "embeddings": [r.output.astype(float).round(7).tolist() for r in rows],
-            "truncated": [r.truncated for r in rows],
-        }
-
-    # -- Open Inference Protocol v2 --------------------------------------------------------
-
-    def oip_metadata(self, name: str) -> dict[str, Any]:
-        if name not in self.models:
-            raise ModelNotFound(f"model {name!r} is not served")
-        model = self.models[name]
-        manifest = model.manifest
-        if manifest is None:
-            raise NotReady(f"model {name!r} is not loaded: {model.error or 'loading'}")
-        outputs: list[dict[str, Any]] = []
-        dim = (
-            len(manifest.labels)
-            if manifest.task == "text-classification"
-            else manifest.embedding_dim
-        )
-        if manifest.task == "text-classification":
-            outputs = [
-                {"name": "logits", "datatype": "FP32", "shape": [-1, dim]},
-                {"name": "label", "datatype": "BYTES", "shape": [-1]},
-            ]
-        else:
-            outputs = [{"name": "embeddings", "datatype": "FP32", "shape": [-1, dim]}]
-        return {
-            "name": name,
-            "versions": [str(manifest.version)],
-            "platform": "onnxruntime_onnx" if model.variant.engine == "onnxruntime" else "pytorch",
-            "inputs": [{"name": "text", "datatype": "BYTES", "shape": [-1]}],
-            "outputs": outputs,
-            "parameters": {
-                "task": manifest.task,
-                "variant": model.variant.value,
-                "device": str(model.device),
-                "labels": manifest.labels,
-                "synthetic": manifest.synthetic,
-            },
-        }
-
-    async def oip_infer(self, name: str, body: Any, version: str | None = None) -> dict[str, Any]:
-        if name not in self.models:
-            raise ModelNotFound(f"model {name!r} is not served")
-        model = self.models[name]
-        if not model.ready or model.manifest is None:
-            raise NotReady(f"model {name!r} is not ready: {model.error or 'loading'}")
-        if version is not None and version != str(model.manifest.version):
-            raise ModelNotFound(
-                f"model {name!r} version {version} is not served (serving {model.manifest.version})"
-            )
-        texts = self._oip_texts(body)
-        rows = await model.infer(texts)
-        matrix = np.stack([r.output for r in rows]).astype(np.float32)
-        outputs: list[dict[str, Any]] = []
-        if model.manifest.task == "text-classification":
-            outputs.append(self._tensor("logits", matrix))
-            labels = [model.manifest.labels[int(i)] for i in matrix.argmax(axis=1)]
-            outputs.append(
-                {"name": "label", "datatype": "BYTES", "shape": [len(labels)], "data": labels}
-            )
-        else:
-            outputs.append(self._tensor("embeddings", matrix))
-        wanted = {o.get("name") for o in body.get("outputs") or [] if isinstance(o, dict)}
-        if wanted:
-            outputs = [o for o in outputs if o["name"] in wanted]
-        response = {
-            "model_name": name,
-            "model_version": str(model.manifest.version),
-            "outputs": outputs,
-            "parameters": {"truncated": [r.truncated for r in rows]},
-        }
-        if isinstance(body.get("id"), str):
-            response["id"] = body["id"]
-        return response
-
-    @staticmethod
-    def _tensor(name: str, matrix: np.ndarray) -> dict[str, Any]:
-        return {
-            "name": name,
-            "datatype": "FP32",
-            "shape": list(matrix.shape),
-            "data": matrix.reshape(-1).round(6).tolist(),
-        }
-
-    def _oip_texts(self, body: Any) -> list[str]:
-        if not isinstance(body, dict):
-            raise BadRequest("the request body must be a JSON object with 'inputs'")
-        inputs = body.get("inputs")
-        if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
-            raise BadRequest("'inputs' must hold exactly one tensor, named 'text'")
-        tensor = inputs[0]
-        if tensor.get("datatype") != "BYTES":
-            raise BadRequest(f"input datatype must be BYTES, got {tensor.get('datatype')!r}")
-        data = tensor.get("data")
-        shape = tensor.get("shape")
-        if not isinstance(data, list):
-            raise BadRequest("input 'data' must be a list of strings")
-        flat = _flatten(data)
-        if (
-            not isinstance(shape, list)
-            or not all(isinstance(d, int) for d in shape)
-            or int(np.prod(shape or [0])) != len(flat)
-        ):
-            raise BadRequest(f"input shape {shape!r} does not match {len(flat)} data elements")
-        return self.check_texts(None, flat)
-
-
-def _flatten(data: Sequence[Any]) -> list[Any]:
-    flat: list[Any] = []
-    for item in data:
-        flat.extend(_flatten(item) if isinstance(item, list) else [item])
-    return flat

@@ -1,11 +1,9 @@
-"""HTTP pieces that do not depend on BentoML: the error-to-JSON mapping, an ASGI middleware
-for request size limits and bearer tokens, and the Starlette app serving the Open Inference
-Protocol (v2) and the placement endpoint."""
+"""HTTP pieces shared by every route: the error-to-JSON mapping, an ASGI middleware for media
+types, request size limits and bearer tokens, and the placement endpoint."""
 
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,16 +15,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelserve_predictor.core import Predictor
 from modelserve_predictor.errors import (
-    BadRequest,
     PayloadTooLarge,
     PredictorError,
     Unauthorized,
     UnsupportedMediaType,
 )
+from modelserve_predictor.lifecycle import ModelSlot
 from modelserve_predictor.process import process_view
 
-INFERENCE_PREFIXES = ("/analyze-sentiment", "/embed", "/v2/models/")
+INFERENCE_PREFIXES = ("/analyze-sentiment", "/embed", "/v2/models/", "/v2/repository/")
 JSON_TYPES = {"application/json", ""}
+# Triton's binary tensor extension: a JSON header then raw tensors, in one body.
+BINARY_TYPES = {"application/octet-stream", "application/vnd.triton.binary"}
 
 
 def error_response(error: PredictorError) -> JSONResponse:
@@ -41,16 +41,19 @@ async def answer(work: Awaitable[dict[str, Any]]) -> Response:
 
 
 def is_inference(path: str) -> bool:
+    """Routes that run models or change them: these need the token; health, metadata,
+    metrics and docs stay open for probes and scrapers."""
     return path.startswith(INFERENCE_PREFIXES) and (
         not path.startswith("/v2/models/") or path.endswith("/infer")
     )
 
 
 class GuardMiddleware:
-    """Refuses non-JSON inference bodies (415), oversized bodies (413, also for chunked
-    uploads) and, when tokens are set,
-    inference requests without a valid bearer token (401). Health, metrics and docs stay open
-    for probes and scrapers."""
+    """Refuses inference bodies that are neither JSON nor Triton's binary format (415),
+    oversized bodies (413, also for chunked uploads) and, when tokens are set, inference and
+    repository requests without a valid bearer token (401). Serves `GET /v2` itself as
+    `/v2/` (Starlette would answer the bare mount point with a redirect that Triton's client
+    does not follow)."""
 
     def __init__(
         self, app: ASGIApp, max_body_bytes: int, tokens: frozenset[str] = frozenset()
@@ -63,6 +66,8 @@ class GuardMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if scope["path"] == "/v2":
+            scope = {**scope, "path": "/v2/", "raw_path": b"/v2/"}
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         if self.tokens and is_inference(scope["path"]) and not self._authorized(headers):
             await error_response(Unauthorized("missing or invalid bearer token"))(
@@ -70,12 +75,17 @@ class GuardMiddleware:
             )
             return
         media_type = headers.get("content-type", "application/json").split(";")[0].strip()
+        binary = "inference-header-content-length" in headers
         if (
             is_inference(scope["path"])
             and scope["method"] == "POST"
             and media_type not in JSON_TYPES
+            and not (binary and media_type in BINARY_TYPES)
         ):
-            refusal = UnsupportedMediaType(f"send JSON (application/json), not {media_type!r}")
+            refusal = UnsupportedMediaType(
+                f"send JSON (application/json), or Triton's binary tensor format with "
+                f"Inference-Header-Content-Length, not {media_type!r}"
+            )
             await error_response(refusal)(scope, receive, send)
             return
         declared = headers.get("content-length", "")
@@ -125,78 +135,6 @@ class GuardMiddleware:
 PredictorGetter = Callable[[], Predictor | None]
 
 
-async def _json_body(request: Request) -> Any:
-    try:
-        return json.loads(await request.body())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"malformed JSON: {exc}") from None
-
-
-def build_oip_app(get_predictor: PredictorGetter) -> Starlette:
-    """Routes relative to the /v2 mount point."""
-
-    def predictor() -> Predictor:
-        current = get_predictor()
-        if current is None:
-            from modelserve_predictor.errors import NotReady
-
-            raise NotReady("the predictor is still starting")
-        return current
-
-    async def live(_: Request) -> Response:
-        return JSONResponse({"live": True})
-
-    async def ready(_: Request) -> Response:
-        current = get_predictor()
-        is_ready = bool(current and current.ready)
-        return JSONResponse({"ready": is_ready}, status_code=200 if is_ready else 503)
-
-    async def server_metadata(_: Request) -> Response:
-        return JSONResponse(
-            {"name": "modelserve-predictor", "version": "0.1.0", "extensions": ["placement"]}
-        )
-
-    async def model_metadata(request: Request) -> Response:
-        async def work() -> dict[str, Any]:
-            return predictor().oip_metadata(request.path_params["name"])
-
-        return await answer(work())
-
-    async def model_ready(request: Request) -> Response:
-        try:
-            current = predictor()
-            current.oip_metadata(request.path_params["name"])  # 404 for unknown models
-        except PredictorError as error:
-            return error_response(error)
-        model = current.models[request.path_params["name"]]
-        return JSONResponse(
-            {"name": model.name, "ready": model.ready}, status_code=200 if model.ready else 503
-        )
-
-    async def infer(request: Request) -> Response:
-        async def work() -> dict[str, Any]:
-            body = await _json_body(request)
-            return await predictor().oip_infer(
-                request.path_params["name"], body, request.path_params.get("version")
-            )
-
-        return await answer(work())
-
-    return Starlette(
-        routes=[
-            Route("/health/live", live),
-            Route("/health/ready", ready),
-            Route("/", server_metadata),
-            Route("/models/{name}", model_metadata),
-            Route("/models/{name}/ready", model_ready),
-            Route("/models/{name}/versions/{version}", model_metadata),
-            Route("/models/{name}/versions/{version}/ready", model_ready),
-            Route("/models/{name}/infer", infer, methods=["POST"]),
-            Route("/models/{name}/versions/{version}/infer", infer, methods=["POST"]),
-        ]
-    )
-
-
 def placement_view(predictor: Predictor | None) -> dict[str, Any]:
     if predictor is None:
         return {"ready": False, "models": []}
@@ -208,19 +146,20 @@ def placement_view(predictor: Predictor | None) -> dict[str, Any]:
         "cuda_visible_devices": plan.cuda_visible_devices,
         "ready": predictor.ready,
         "process": process_view(),
-        "models": [
-            {
-                "model": m.name,
-                "device": str(m.device),
-                "ready": m.ready,
-                "error": m.error,
-                "version": m.manifest.version if m.manifest else None,
-                "variant": m.variant.value if m.text_model else None,
-                "providers": m.text_model.runner.providers if m.text_model else [],
-                "load_seconds": round(m.load_seconds, 3),
-            }
-            for m in predictor.models.values()
-        ],
+        "models": [_model_view(slot) for slot in predictor.slots.values()],
+    }
+
+
+def _model_view(slot: ModelSlot) -> dict[str, Any]:
+    served = slot.serving
+    loaded = served is not None and served.text_model is not None
+    return {
+        **slot.view(),
+        "device": str(slot.placement.device),
+        "error": slot.reason if slot.state == "UNAVAILABLE" else None,
+        "variant": served.variant.value if loaded else None,  # type: ignore[union-attr]
+        "providers": served.text_model.runner.providers if loaded else [],  # type: ignore[union-attr]
+        "load_seconds": round(served.load_seconds, 3) if served else 0.0,
     }
 
 

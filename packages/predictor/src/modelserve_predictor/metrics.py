@@ -13,11 +13,19 @@ from modelserve_metric_names.predictor import (
     BATCH_BUCKETS,
     BATCH_SIZE,
     BATCH_TOKENS,
+    GRPC_LABELS,
+    GRPC_REQUEST_SECONDS,
+    GRPC_REQUESTS_TOTAL,
     INFERENCE_SECONDS,
     LATENCY_BUCKETS,
+    LIFECYCLE_LABELS,
     MODEL_INFO,
     MODEL_LABELS,
     MODEL_LOAD_SECONDS,
+    MODEL_STATE,
+    MODEL_SWAP_SECONDS,
+    MODEL_SWAPS_TOTAL,
+    MODEL_VERSION,
     OUTCOMES,
     QUEUE_DEPTH,
     QUEUE_WAIT_SECONDS,
@@ -25,6 +33,7 @@ from modelserve_metric_names.predictor import (
     REQUEST_SECONDS,
     REQUESTS_IN_PROGRESS,
     REQUESTS_TOTAL,
+    SWAP_BUCKETS,
     TOKEN_BUCKETS,
     TRUNCATED_TOTAL,
 )
@@ -44,6 +53,12 @@ class Metrics:
     requests_total: Any
     request_seconds: Any
     requests_in_progress: Any
+    model_state: Any
+    model_version: Any
+    swaps_total: Any
+    swap_seconds: Any
+    grpc_requests_total: Any
+    grpc_request_seconds: Any
 
     @classmethod
     def create(cls) -> Metrics:
@@ -108,5 +123,37 @@ class Metrics:
                 "Requests inside a model (queued or running)",
                 MODEL_LABELS,
                 multiprocess_mode="livesum",
+            ),
+            model_state=Gauge(
+                MODEL_STATE,
+                "1 for the state each model is in, per worker",
+                (*LIFECYCLE_LABELS, "state"),
+                multiprocess_mode="liveall",
+            ),
+            model_version=Gauge(
+                MODEL_VERSION,
+                "The version each worker answers with (0: none loaded)",
+                LIFECYCLE_LABELS,
+                multiprocess_mode="liveall",
+            ),
+            swaps_total=Counter(
+                MODEL_SWAPS_TOTAL,
+                "Version changes (load, alias move, unload) by result",
+                (*LIFECYCLE_LABELS, "result"),
+            ),
+            swap_seconds=Histogram(
+                MODEL_SWAP_SECONDS,
+                "Time from a version change starting to the new copy serving",
+                LIFECYCLE_LABELS,
+                buckets=SWAP_BUCKETS,
+            ),
+            grpc_requests_total=Counter(
+                GRPC_REQUESTS_TOTAL, "gRPC calls by method and status code", GRPC_LABELS
+            ),
+            grpc_request_seconds=Histogram(
+                GRPC_REQUEST_SECONDS,
+                "gRPC call duration",
+                ("method",),
+                buckets=LATENCY_BUCKETS,
             ),
         )

@@ -33,17 +33,16 @@ def default_variant(device: Device) -> Variant:
 
 
 def fetch(
-    registry: Registry, config: ModelConfig, device: Device, cache: Path
-) -> tuple[ModelManifest, Path]:
-    """Resolve, check the variant suits the device, and pull into the cache (verified)."""
-    manifest = registry.manifest(config.ref)
+    registry: Registry, manifest: ModelManifest, config: ModelConfig, device: Device, cache: Path
+) -> Path:
+    """Check the variant suits the device, and pull it into the cache (verified)."""
     variant = manifest.variant(config.variant or default_variant(device))
     if device.kind not in variant.runtime.devices:
         raise ConfigError(
             f"{manifest.name}:{manifest.version} {variant.variant.value} cannot "
             f"run on {device.kind} (it targets {', '.join(variant.runtime.devices)})"
         )
-    return manifest, pull_cached(registry, manifest, variant.variant, cache)
+    return pull_cached(registry, manifest, variant.variant, cache)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -82,6 +81,10 @@ class ServedModel:
         self.error: str | None = None
         self.ready = False
         self.load_seconds = 0.0
+        # Requests inside this copy (queued or running): a retired copy is freed at 0.
+        self.active = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"model-{name}")
 
     @property
@@ -97,11 +100,19 @@ class ServedModel:
             "worker": str(self.worker),
         }
 
-    def load(self, registry: Registry, cache: Path, local_device: Device) -> None:
-        """Blocking: pull, verify and load. `local_device` is the index after
-        CUDA_VISIBLE_DEVICES renumbering."""
+    @property
+    def version(self) -> int:
+        assert self.manifest is not None
+        return self.manifest.version
+
+    def load(
+        self, registry: Registry, manifest: ModelManifest, cache: Path, local_device: Device
+    ) -> None:
+        """Blocking: pull, verify and load this exact version. `local_device` is the index
+        after CUDA_VISIBLE_DEVICES renumbering."""
         started = time.perf_counter()
-        self.manifest, folder = fetch(registry, self.config, self.device, cache)
+        folder = fetch(registry, manifest, self.config, self.device, cache)
+        self.manifest = manifest
         self.text_model = TextModel(
             folder,
             device=local_device.kind,
@@ -173,6 +184,17 @@ class ServedModel:
         (warm-up passes record=False so it does not count as traffic)."""
         if self.batcher is None:
             raise NotReady(f"model {self.name!r} is not loaded: {self.error or 'loading'}")
+        self.active += 1  # before any await: a swap can never free a copy a request holds
+        self._idle.clear()
+        try:
+            return await self._infer(texts, record)
+        finally:
+            self.active -= 1
+            if not self.active:
+                self._idle.set()
+
+    async def _infer(self, texts: list[str], record: bool) -> list[Row]:
+        assert self.batcher is not None
         if not (record and self.metrics):
             return await self.batcher.submit(texts)
         labels = self.labels()
@@ -196,7 +218,19 @@ class ServedModel:
             if outcome == "ok":
                 self.metrics.request_seconds.labels(**labels).observe(time.perf_counter() - started)
 
+    async def drain(self) -> None:
+        """Wait for the requests already inside this copy (queued and running batches)."""
+        await self._idle.wait()
+
     async def close(self) -> None:
         if self.batcher:
             await self.batcher.stop()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        if self.metrics and self.manifest and self.text_model and self.ready:
+            sha = self.manifest.variant(self.variant).files[0].sha256
+            self.metrics.model_info.labels(
+                **self.labels(), version=str(self.manifest.version), sha256=sha
+            ).set(0)  # multiprocess gauges cannot be removed: 0 says "no longer served"
+        self.ready = False
+        self.text_model = None  # the session's memory goes with the last reference
+        self.batcher = None

@@ -38,8 +38,10 @@ class WorkerPlan:
         return ",".join(map(str, gpus)) if gpus else None
 
     def local_device(self, model: str) -> Device:
-        """The model's device as seen after CUDA_VISIBLE_DEVICES renumbers the GPUs."""
-        device = self.models[model]
+        """The model's device as seen after CUDA_VISIBLE_DEVICES renumbers the GPUs (a model
+        the plan does not place, loaded later through the repository API, goes on the
+        worker's own device)."""
+        device = self.models.get(model, self.device)
         if device.kind == "cpu":
             return device
         visible = [int(i) for i in (self.cuda_visible_devices or "").split(",") if i]

@@ -10,26 +10,29 @@ from __future__ import annotations
 import os
 
 import bentoml
+import grpc
 
-from modelserve_predictor import core
-from modelserve_predictor.http import (
-    GuardMiddleware,
-    answer,
-    build_oip_app,
-    build_placement_app,
-)
+from modelserve_predictor import core, grpc_server
+from modelserve_predictor.dataplane import DataPlane
+from modelserve_predictor.http import GuardMiddleware, answer, build_placement_app
 from modelserve_predictor.metrics import Metrics
 from modelserve_predictor.plan import worker_plans
+from modelserve_predictor.rest import build_oip_app
 from modelserve_predictor.schemas import EmbedResponse, SentimentResponse
 from modelserve_predictor.settings import load_settings
 
 SETTINGS = load_settings()
 PLANS = worker_plans(SETTINGS)
-_current: core.Predictor | None = None
+TOKENS = frozenset(SETTINGS.tokens())
+_current: DataPlane | None = None
 
 
-def current() -> core.Predictor | None:
+def current() -> DataPlane | None:
     return _current
+
+
+def current_predictor() -> core.Predictor | None:
+    return _current.predictor if _current else None
 
 
 def _pin_gpus(visible: str | None) -> None:
@@ -43,8 +46,10 @@ def _pin_gpus(visible: str | None) -> None:
     os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(ids)
 
 
-@bentoml.asgi_app(build_oip_app(current), path="/v2", name="open-inference-protocol")
-@bentoml.asgi_app(build_placement_app(current), path="/placement", name="placement")
+@bentoml.asgi_app(
+    build_oip_app(current, SETTINGS.max_request_bytes), path="/v2", name="open-inference-protocol"
+)
+@bentoml.asgi_app(build_placement_app(current_predictor), path="/placement", name="placement")
 @bentoml.service(
     name="predictor",
     workers=len(PLANS),
@@ -58,39 +63,52 @@ class Predictor:
         index = bentoml.server_context.worker_index or 1
         plan = PLANS[index - 1]
         _pin_gpus(plan.cuda_visible_devices)
-        predictor = core.Predictor(SETTINGS, plan, Metrics.create())
+        self.metrics = Metrics.create()
+        predictor = core.Predictor(SETTINGS, plan, self.metrics, workers=len(PLANS))
         predictor.load()
-        self.predictor = predictor
-        _current = predictor
+        self.plane = DataPlane(predictor)
+        self.grpc: grpc.aio.Server | None = None
+        _current = self.plane
 
     @bentoml.on_startup
-    async def _warm_up(self) -> None:
-        await self.predictor.warm_up()
+    async def _start(self) -> None:
+        if SETTINGS.grpc_port:
+            self.grpc = await grpc_server.start(
+                current,
+                SETTINGS.host,
+                SETTINGS.grpc_port,
+                TOKENS,
+                SETTINGS.max_request_bytes,
+                self.metrics,
+            )
+        await self.plane.predictor.warm_up()
 
     @bentoml.on_shutdown
     async def _close(self) -> None:
-        await self.predictor.close()
+        if self.grpc is not None:
+            await self.grpc.stop(grace=5)
+        await self.plane.predictor.close()
 
     async def __is_ready__(self) -> bool:
-        return self.predictor.ready
+        return self.plane.ready
 
     @bentoml.api(route="/analyze-sentiment")
     async def analyze_sentiment(
         self, text: str | None = None, texts: list[str] | None = None, model: str | None = None
     ) -> SentimentResponse:
         """Sentiment of one text (`text`) or several (`texts`): label and per-class scores."""
-        return await answer(self.predictor.analyze(text, texts, model))  # type: ignore[return-value]
+        return await answer(self.plane.analyze(text, texts, model))  # type: ignore[return-value]
 
     @bentoml.api(route="/embed")
     async def embed(
         self, text: str | None = None, texts: list[str] | None = None, model: str | None = None
     ) -> EmbedResponse:
         """Sentence embeddings (L2-normalised) of one text or several."""
-        return await answer(self.predictor.embed(text, texts, model))  # type: ignore[return-value]
+        return await answer(self.plane.embed(text, texts, model))  # type: ignore[return-value]
 
 
 Predictor.add_asgi_middleware(
     GuardMiddleware,
     max_body_bytes=SETTINGS.max_request_bytes,
-    tokens=frozenset(SETTINGS.tokens()),
+    tokens=TOKENS,
 )

@@ -8,7 +8,7 @@ import json
 import os
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -48,6 +48,13 @@ class ModelConfig(BaseModel):
     max_latency_ms: float = Field(
         default=0.0, ge=0, description="extra wait for a fuller batch; 0 = run when free"
     )
+    swap: Literal["auto", "beside", "drain"] = Field(
+        default="auto",
+        description="how a new version replaces the serving one: beside (load and warm the new "
+        "copy next to the old, switch, free the old; no failed request), drain (free the old "
+        "first, 503 meanwhile: for models two copies of which do not fit), auto (beside when "
+        "the device's free memory holds a second copy)",
+    )
 
     @field_validator("ref")
     @classmethod
@@ -81,6 +88,9 @@ class PredictorSettings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(default=3000, ge=1, le=65535)
+    grpc_port: int = Field(
+        default=8001, ge=0, le=65535, description="OIP gRPC port in every worker; 0 = off"
+    )
     workers: int = Field(default=1, ge=1, description="workers when no GPU is used")
     workers_per_gpu: int = Field(default=1, ge=1)
     gpus: list[int] | None = Field(default=None, description="None: every visible GPU")
@@ -96,6 +106,17 @@ class PredictorSettings(BaseSettings):
     auth_token_file: Path | None = None
     registry_uri: str | None = Field(default=None, description="default: REGISTRY_URI")
     cache_dir: Path | None = Field(default=None, description="default: registry cache")
+    alias_poll_s: float = Field(
+        default=10.0, gt=0, description="how often each worker re-reads the aliases it follows"
+    )
+    control_dir: Path | None = Field(
+        default=None,
+        description="where workers share the repository API's wanted state (default: a fresh "
+        "directory per `predictor serve`)",
+    )
+    repository_timeout_s: float = Field(
+        default=600.0, gt=0, description="longest a repository load/unload waits for workers"
+    )
 
     @field_validator("models", mode="before")
     @classmethod
