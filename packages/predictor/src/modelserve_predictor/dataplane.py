@@ -88,6 +88,8 @@ class DataPlane:
                 for o in output_names(manifest.task)
             ],
             "parameters": {
+                "state": self.predictor.slot(name).state,
+                "reason": self.predictor.slot(name).reason or "",
                 "task": manifest.task,
                 "variant": served.variant.value,
                 "device": str(served.device),
@@ -282,8 +284,8 @@ class DataPlane:
         manifest = await asyncio.to_thread(resolve, registry, config)
         device = self.predictor._placement(name).device
         variant = config.variant or default_variant(device)
-        if variant not in {v.variant for v in manifest.variants}:
-            have = ", ".join(v.variant.value for v in manifest.variants)
+        if variant not in manifest.variants:
+            have = ", ".join(sorted(v.value for v in manifest.variants))
             raise LoadRefused(f"{manifest.name}:{manifest.version} has no {variant.value} ({have})")
         entry = {"config": config.model_dump(mode="json"), "loaded": True}
         previous, reports = await self._change(name, entry)
