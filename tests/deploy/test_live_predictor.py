@@ -17,11 +17,12 @@ from tests.e2e.conftest import Server, start_server, stop_server
 from tests.model_registry.conftest import make_classifier
 
 PATH_VARIABLES = ("HOME", "TMPDIR", "BENTOML_HOME", "REGISTRY_CACHE_DIR", "HF_HOME")
-# Where the tiny test model and the port come from instead of the cluster's registry.
+# Where the tiny test model and the ports come from instead of the cluster's registry.
 NOT_FROM_THE_POD = {
     "PREDICTOR_MODELS",
     "PREDICTOR_HOST",
     "PREDICTOR_PORT",
+    "PREDICTOR_GRPC_PORT",  # a free port from start_server: 8001 may be taken here
     "REGISTRY_URI",
     "REGISTRY_S3_ENDPOINT_URL",
 }

@@ -137,6 +137,7 @@ def test_predictor_probes_rollout_and_shutdown(
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     settings = predictor_settings(docs, monkeypatch)
     assert ports["http"] == settings.port == 3000
+    assert ports["grpc"] == settings.grpc_port == 8001  # OIP gRPC, in every worker
     assert settings.host == "0.0.0.0"
     probes = {
         k: container[k]["httpGet"] for k in ("startupProbe", "livenessProbe", "readinessProbe")
@@ -184,8 +185,13 @@ def test_service_pdb_and_hpa_select_the_predictor_pods(
     assert pod_labels["app.kubernetes.io/name"] == "predictor"
     service = find(docs, "Service", "predictor")
     assert service["spec"]["selector"].items() <= pod_labels.items()
-    (port,) = service["spec"]["ports"]
-    assert port["port"] == 3000 and port["targetPort"] == "http"
+    ports = {p["name"]: p for p in service["spec"]["ports"]}
+    assert set(ports) == {"http", "grpc"}
+    assert ports["http"]["port"] == 3000 and ports["http"]["targetPort"] == "http"
+    assert ports["grpc"]["port"] == 8001 and ports["grpc"]["targetPort"] == "grpc"
+    (container,) = pod_spec(deployment)["containers"]
+    named = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert {p["targetPort"] for p in ports.values()} <= set(named)  # each reaches a port
     pdb = find(docs, "PodDisruptionBudget", "predictor")
     assert pdb["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
     for hpa in [d for d in docs if d["kind"] == "HorizontalPodAutoscaler"]:

@@ -254,3 +254,57 @@ def test_the_load_tester_drives_the_live_predictor(server: Server, tmp_path, end
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["requests"] > 10 and summary["failures"] == 0 and summary["dropped"] == 0
     assert summary["latency_ms"]["p50"] < 1000
+
+
+def test_binary_and_compressed_bodies_refuse_hostile_input_clearly(server: Server) -> None:
+    import gzip
+    import json
+    import struct
+
+    url = f"{server.url}/v2/models/tiny-sentiment/infer"
+    raw = struct.pack("<I", 4) + b"good"
+    header = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "text",
+                    "datatype": "BYTES",
+                    "shape": [1],
+                    "parameters": {"binary_data_size": len(raw)},
+                }
+            ]
+        }
+    ).encode()
+    binary = {"Content-Type": "application/octet-stream"}
+    ok = httpx.post(
+        url,
+        content=header + raw,
+        headers={**binary, "Inference-Header-Content-Length": str(len(header))},
+    )
+    assert ok.status_code == 200 and ok.json()["outputs"][0]["name"] == "logits"
+    cases = [
+        ({**binary, "Inference-Header-Content-Length": "99999"}, header + raw, 400),
+        ({**binary, "Inference-Header-Content-Length": str(len(header))}, header + raw[:-1], 400),
+        (binary, header + raw, 415),  # octet-stream without the header length
+        ({"Content-Encoding": "gzip"}, gzip.compress(b"{" + b" " * 5_000_000 + b"}"), 413),
+        ({"Content-Encoding": "gzip"}, b"not gzip at all", 400),
+    ]
+    for headers, body, status in cases:
+        response = httpx.post(url, content=body, headers=headers, timeout=30)
+        assert response.status_code == status, (headers, response.text)
+        assert "error" in response.json()
+    after = server.post(
+        url.removeprefix(server.url),
+        json={
+            "inputs": [
+                {"name": "text", "shape": [1], "datatype": "BYTES", "data": ["still serving"]}
+            ]
+        },
+    )
+    assert after.status_code == 200
+
+
+def test_server_metadata_answers_at_v2_without_a_redirect(server: Server) -> None:
+    response = httpx.get(f"{server.url}/v2", timeout=30, follow_redirects=False)
+    assert response.status_code == 200, response.headers
+    assert "binary_tensor_data" in response.json()["extensions"]

@@ -193,3 +193,34 @@ def test_placement_command_prints_the_plan() -> None:
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 4 and lines[0].startswith("worker 1: cuda:0")
     assert "a on cuda:1" in lines[0] and "b on cuda:0" in lines[0]
+
+
+def test_grpc_and_the_repository_api_need_the_same_bearer_token(guarded: Server) -> None:
+    import numpy as np
+    import tritonclient.grpc as grpcclient
+    from tritonclient.utils import InferenceServerException
+
+    client = grpcclient.InferenceServerClient(guarded.grpc_address)
+    try:
+        assert client.is_server_ready()  # health stays open, as over REST
+        text = grpcclient.InferInput("text", [1], "BYTES")
+        text.set_data_from_numpy(np.array([b"hello"], dtype=object))
+        for headers in (None, {"authorization": "Bearer nope"}):
+            with pytest.raises(InferenceServerException) as caught:
+                client.infer("tiny-sentiment", [text], headers=headers)
+            assert caught.value.status() == "StatusCode.UNAUTHENTICATED"
+        with pytest.raises(InferenceServerException) as caught:
+            client.get_model_repository_index()
+        assert caught.value.status() == "StatusCode.UNAUTHENTICATED"
+        ok = client.infer(
+            "tiny-sentiment", [text], headers={"authorization": "Bearer file-token-1"}
+        )
+        assert ok.as_numpy("logits").shape == (1, 3)
+    finally:
+        client.close()
+    assert guarded.post("/v2/repository/index", json={}).status_code == 401
+    assert guarded.post("/v2/repository/models/tiny-embed/unload").status_code == 401
+    authorized = guarded.post(
+        "/v2/repository/index", json={}, headers={"Authorization": "Bearer inline-secret-token"}
+    )
+    assert authorized.status_code == 200 and len(authorized.json()) >= 2

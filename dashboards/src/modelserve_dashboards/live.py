@@ -24,6 +24,8 @@ from modelserve_dashboards.render import render_dashboard
 # Panels that cannot have data on a CPU machine outside Kubernetes, and why.
 NEEDS_GPU = "needs a GPU and NVIDIA's DCGM exporter"
 NEEDS_CLUSTER = "needs Kubernetes and kube-state-metrics"
+NEEDS_RELEASE = "needs a version change during the run (`registry tag` or promote-alias)"
+NEEDS_GRPC = "needs gRPC traffic (the load generator speaks HTTP)"
 UNAVAILABLE_HERE = {
     "GPU utilisation": NEEDS_GPU,
     "Graphics engine active": NEEDS_GPU,
@@ -33,6 +35,11 @@ UNAVAILABLE_HERE = {
     "Inference time per batch on GPUs p99": "needs a GPU (predictor device cuda:N)",
     "Container restarts (kube-state-metrics)": NEEDS_CLUSTER,
     "Replicas: desired and available (kube-state-metrics)": NEEDS_CLUSTER,
+    "Model swaps by result": NEEDS_RELEASE,
+    "Swap time p50 / p99": NEEDS_RELEASE,
+    "annotation: Model swaps": NEEDS_RELEASE,
+    "gRPC requests by method and code": NEEDS_GRPC,
+    "gRPC latency p99 by method": NEEDS_GRPC,
 }
 
 

@@ -1,9 +1,13 @@
-"""Serving overview: RED per model, variant, worker and device, in-progress work, shedding."""
+"""Serving overview: RED per model, variant, worker and device, in-progress work, shedding,
+the gRPC endpoint, and which version each worker serves (with an annotation per swap)."""
 
 from __future__ import annotations
 
+from grafana_foundation_sdk.builders import dashboard as builders
+
 from modelserve_dashboards.panels import (
     MODEL_FILTER,
+    PROMETHEUS,
     RATE,
     base,
     graph,
@@ -16,6 +20,10 @@ from modelserve_dashboards.panels import (
 from modelserve_metric_names import predictor as m
 
 UID = "modelserve-serving"
+# The lifecycle metrics carry model and worker only (no variant or device label).
+LIFECYCLE_FILTER = 'model=~"$model"'
+# Swaps are rare: their quantiles over the rate interval would be a blip, so a longer window.
+SWAP_WINDOW = "10m"
 
 
 def request_rate():
@@ -147,9 +155,123 @@ def load_time():
     )
 
 
+def grpc_by_code():
+    return graph(
+        "gRPC requests by method and code",
+        "Open Inference Protocol calls on the gRPC port (BentoML's HTTP metrics do not see "
+        "them), by status code: OK, INVALID_ARGUMENT, NOT_FOUND, UNAVAILABLE...",
+        "reqps",
+        [
+            (
+                f"sum by (method, code) (rate({m.GRPC_REQUESTS_TOTAL}[{RATE}]))",
+                "{{method}} {{code}}",
+            )
+        ],
+        stacked=True,
+    )
+
+
+def grpc_latency():
+    return graph(
+        "gRPC latency p99 by method",
+        "From a gRPC call arriving in a worker to its answer.",
+        "s",
+        [
+            (
+                f"histogram_quantile(0.99, sum by (le, method) "
+                f"(rate({m.GRPC_REQUEST_SECONDS}_bucket[{RATE}])))",
+                "p99 {{method}}",
+            )
+        ],
+    )
+
+
+def versions_served():
+    return graph(
+        "Version served by model and worker",
+        "The registry version each worker answers with (0: none loaded). A release moves "
+        "every worker's line; a worker left behind refused the new version (see its log).",
+        "none",
+        [
+            (
+                f"max by (model, worker) ({m.MODEL_VERSION}{{{LIFECYCLE_FILTER}}})",
+                "{{model}} worker {{worker}}",
+            )
+        ],
+    )
+
+
+def swaps_by_result():
+    return graph(
+        "Model swaps by result",
+        "Version changes per interval (alias moves, repository loads and unloads): ok, or "
+        "failed (the old version kept serving).",
+        "short",
+        [
+            (
+                f"sum by (model, result) "
+                f"(increase({m.MODEL_SWAPS_TOTAL}{{{LIFECYCLE_FILTER}}}[{RATE}]))",
+                "{{model}} {{result}}",
+            )
+        ],
+        bars=True,
+    )
+
+
+def swap_time():
+    return graph(
+        "Swap time p50 / p99",
+        f"From a version change starting to the new copy serving (pull, load, warm-up), "
+        f"over the last {SWAP_WINDOW}.",
+        "s",
+        [
+            (
+                f"histogram_quantile({q}, sum by (le, model) (increase("
+                f"{m.MODEL_SWAP_SECONDS}_bucket{{{LIFECYCLE_FILTER}}}[{SWAP_WINDOW}])))",
+                f"p{int(q * 100)} {{{{model}}}}",
+            )
+            for q in (0.5, 0.99)
+        ],
+    )
+
+
+def model_states():
+    return graph(
+        "Workers in each model state",
+        "READY serves; LOADING and UNLOADING are swaps without room for two copies; "
+        "UNAVAILABLE failed or was unloaded (reason in POST /v2/repository/index).",
+        "short",
+        [
+            (
+                # one per worker slot: a restarted worker's old pid series may linger
+                f"sum by (model, state) "
+                f"(max by (model, worker, state) ({m.MODEL_STATE}{{{LIFECYCLE_FILTER}}}))",
+                "{{model}} {{state}}",
+            )
+        ],
+        stacked=True,
+    )
+
+
+def swap_annotations():
+    return (
+        builders.AnnotationQuery()
+        .name("Model swaps")
+        .datasource(PROMETHEUS)
+        .enable(True)
+        .icon_color("purple")
+        .expr(f"max by (model, worker) (changes({m.MODEL_VERSION}{{{LIFECYCLE_FILTER}}}[1m])) > 0")
+        .step("15s")
+        .title_format("{{model}} swapped on worker {{worker}}")
+        .text_format("the version this worker serves changed (Model versions row)")
+        .tag_keys("model,worker")
+    )
+
+
 def dashboard():
     return (
         base(UID, "Predictor: serving overview", "Rate, errors and duration of every model.")
+        .annotation(swap_annotations())
         .with_row(row("Traffic"))
         .with_panel(request_rate())
         .with_panel(error_ratio())
@@ -163,4 +285,12 @@ def dashboard():
         .with_panel(truncations())
         .with_panel(models_served())
         .with_panel(load_time())
+        .with_row(row("gRPC (Open Inference Protocol)"))
+        .with_panel(grpc_by_code())
+        .with_panel(grpc_latency())
+        .with_row(row("Model versions"))
+        .with_panel(versions_served())
+        .with_panel(swaps_by_result())
+        .with_panel(swap_time())
+        .with_panel(model_states())
     )

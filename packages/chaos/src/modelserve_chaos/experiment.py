@@ -10,7 +10,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from modelserve_chaos.errors import InvalidExperiment
+from modelserve_chaos.errors import ActionFailed, InvalidExperiment
 
 
 class _Strict(BaseModel):
@@ -77,7 +77,7 @@ class Experiment(_Strict):
 
     @model_validator(mode="after")
     def _known_actions(self) -> Experiment:
-        from modelserve_chaos.actions import ACTIONS
+        from modelserve_chaos.actions import ACTIONS, REGISTRY_ACTIONS
 
         for step in [*self.method, *self.rollbacks]:
             known = ACTIONS.get(self.target.kind, {})
@@ -86,6 +86,14 @@ class Experiment(_Strict):
                     f"action {step.action!r} is not a {self.target.kind} action "
                     f"(have: {', '.join(sorted(known))})"
                 )
+            if step.action in REGISTRY_ACTIONS:
+                # Checked here too, so a typo fails `chaos validate`, not a run half-way.
+                from modelserve_chaos.registry_actions import CHECKS
+
+                try:
+                    CHECKS[step.action](step.arguments)
+                except ActionFailed as exc:
+                    raise ValueError(f"{step.name}: {exc}") from None
         return self
 
 

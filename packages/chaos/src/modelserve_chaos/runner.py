@@ -93,7 +93,13 @@ class Executor:
         self.experiment, self.supervisor, self.clients = experiment, supervisor, clients
 
     def __call__(self, step: Action) -> dict:
+        from modelserve_chaos.actions import REGISTRY_ACTIONS
+
         target, args = self.experiment.target, dict(step.arguments)
+        if step.action in REGISTRY_ACTIONS:
+            from modelserve_chaos import registry_actions
+
+            return registry_actions.run(step.action, args)
         if target.kind == "local":
             from modelserve_chaos.local_target import actions as local
 

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelserve_metric_names.predictor import MODEL_STATES
+from modelserve_metric_names.predictor import MODEL_STATES, SWAP_RESULTS
 from modelserve_predictor.errors import LoadRefused, ModelNotFound, NotReady
 from modelserve_predictor.memory import available_bytes, fits_beside
 from modelserve_predictor.metrics import Metrics
@@ -70,6 +70,11 @@ class ModelSlot:
         self.retiring = 0  # old copies still finishing their requests
         self._lock = asyncio.Lock()  # one change at a time
         self._set_state("LOADING")
+        if metrics:  # from 0, so that increase() counts a worker's first swap too
+            labels = {"model": self.name, "worker": str(placement.worker)}
+            for result in SWAP_RESULTS:
+                metrics.swaps_total.labels(**labels, result=result)
+            metrics.swap_seconds.labels(**labels)
 
     # -- the request path ------------------------------------------------------------------
 
