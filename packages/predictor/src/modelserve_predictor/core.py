@@ -101,7 +101,7 @@ class Predictor:
         """Every wanted model has a serving copy (a swap in progress keeps it ready: the old
         copy serves; `swap: drain` windows answer 503 for that model only)."""
         return all(
-            slot.serving is not None or slot.state == "UNLOADING" or not slot.wanted
+            slot.serving is not None or slot.replacing or not slot.wanted
             for slot in self.slots.values()
         )
 

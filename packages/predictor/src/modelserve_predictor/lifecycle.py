@@ -12,8 +12,11 @@ switched to; the old copy keeps serving and the reason stays visible until the t
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import gc
 import logging
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +71,7 @@ class ModelSlot:
         self.reason: str | None = None  # why the last change failed, or why unavailable
         self.failed: tuple[int, str] | None = None  # (version, variant) not to retry
         self.retiring = 0  # old copies still finishing their requests
+        self.replacing = False  # a change is under way (the model may be briefly unavailable)
         self._lock = asyncio.Lock()  # one change at a time
         self._set_state("LOADING")
         if metrics:  # from 0, so that increase() counts a worker's first swap too
@@ -129,41 +133,60 @@ class ModelSlot:
                 return await self._unload()
             config = config or self.config
             manifest = await asyncio.to_thread(resolve, registry, config)
-            key = (manifest.version, (config.variant or default_variant(self.placement.device)))
-            key = (key[0], key[1].value)
+            variant = config.variant or default_variant(self.placement.device)
+            key = (manifest.version, variant.value)
             current = self.serving
             self.config, self.wanted = config, True
-            if (
-                current is not None
-                and current.ready
-                and (current.version, current.variant.value) == key
-            ):
+            if current is not None and current.ready and _key(current) == key:
                 if self.failed and self.failed != key:
                     self.failed, self.reason = None, None  # the target moved back: nothing to retry
                 return False
             if self.failed == key and not retry:
                 return False  # this exact version already failed; wait for the target to move
-            await self._replace(registry, cache, config, manifest, key)
+            self.replacing = True
+            try:
+                await self._replace(registry, cache, config, manifest)
+            finally:
+                self.replacing = False
             return True
 
     async def _replace(
+        self, registry: Registry, cache: Path, config: ModelConfig, manifest: ModelManifest
+    ) -> None:
+        started = time.perf_counter()
+        old = self.serving
+        if old is not None and not self._fits_beside(manifest, config):
+            # Two copies do not fit: free the old one first (503 + Retry-After meanwhile),
+            # and bring it back if the new one fails.
+            self.reason = f"swapping to version {manifest.version}: freeing the old copy first"
+            self._set_state("UNLOADING")
+            self.serving = None
+            fallback = (old.config, old.manifest)
+            await self._retire(old)
+            old = None
+            self._set_state("LOADING")
+            try:
+                await self._switch_to(registry, cache, config, manifest, started)
+            except LoadRefused:
+                if fallback[1] is not None:
+                    with contextlib.suppress(LoadRefused):
+                        await self._switch_to(registry, cache, fallback[0], fallback[1], None)
+                raise
+            return
+        await self._switch_to(registry, cache, config, manifest, started)
+        if old is not None:
+            await self._retire(old)
+
+    async def _switch_to(
         self,
         registry: Registry,
         cache: Path,
         config: ModelConfig,
         manifest: ModelManifest,
-        key: tuple[int, str],
+        started: float | None,
     ) -> None:
-        started = time.perf_counter()
-        old = self.serving
-        beside = old is None or self._fits_beside(manifest, config)
-        if not beside:
-            self.reason = f"swapping to version {manifest.version}: freeing the old copy first"
-            self._set_state("UNLOADING")
-            self.serving = None
-            await self._retire(old)
-            old = None
-        self._set_state("LOADING" if self.serving is None else "READY")
+        """Load and warm a copy of `manifest`, then make it the serving one. `started`:
+        when the change began (None for a fallback, which is not counted as a swap)."""
         copy = self._new_copy(config)
         try:
             await asyncio.to_thread(
@@ -172,13 +195,18 @@ class ModelSlot:
             await copy.warm_up()
         except Exception as exc:
             await copy.close()
-            self.failed = key
+            variant = config.variant or default_variant(self.placement.device)
+            self.failed = (manifest.version, variant.value)
             self.reason = f"version {manifest.version} not loaded: {_one_line(exc)}"
-            self._count("failed", started)
+            if started is not None:
+                self._count("failed", started)
             log.error("model %s: %s", self.name, self.reason)
             self._set_state("READY" if self.serving is not None else "UNAVAILABLE")
             raise LoadRefused(f"model {self.name!r}: {self.reason}") from None
         self.serving = copy  # the switch: every request from here on uses the new copy
+        if started is None:  # a fallback: keep saying why the change failed
+            self._set_state("READY")
+            return
         self.failed, self.reason = None, None
         self._set_state("READY")
         self._count("ok", started)
@@ -189,8 +217,6 @@ class ModelSlot:
             copy.variant.value,
             time.perf_counter() - started,
         )
-        if old is not None:
-            await self._retire(old)
 
     async def _unload(self) -> bool:
         old = self.serving
@@ -216,6 +242,7 @@ class ModelSlot:
             self.retiring -= 1
         del old
         gc.collect()
+        release_freed_memory()
 
     async def close(self) -> None:
         if self.serving is not None:
@@ -269,6 +296,20 @@ class ModelSlot:
             "version": served.version if served and served.manifest else None,
             "retiring": self.retiring,
         }
+
+
+def release_freed_memory() -> None:
+    """Hand the freed copy's pages back to the OS: glibc keeps freed heap memory for reuse,
+    so without this a worker's RSS stays at two copies after a swap (measured: +68 MB after
+    two swaps of sentiment-minilm onnx-int8)."""
+    if sys.platform != "linux":
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def _key(served: ServedModel) -> tuple[int, str]:
+    return (served.version, served.variant.value)
 
 
 def _one_line(exc: BaseException) -> str:

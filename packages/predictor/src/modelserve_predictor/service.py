@@ -7,6 +7,7 @@ its GPUs through CUDA_VISIBLE_DEVICES before any CUDA context exists, then loads
 
 from __future__ import annotations
 
+import logging
 import os
 
 import bentoml
@@ -21,6 +22,8 @@ from modelserve_predictor.rest import build_oip_app
 from modelserve_predictor.schemas import EmbedResponse, SentimentResponse
 from modelserve_predictor.settings import load_settings
 
+# Our lifecycle lines (a version switched, a load refused) at INFO, through BentoML's handlers.
+logging.getLogger("modelserve.predictor").setLevel(logging.INFO)
 SETTINGS = load_settings()
 PLANS = worker_plans(SETTINGS)
 TOKENS = frozenset(SETTINGS.tokens())
