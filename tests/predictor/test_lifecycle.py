@@ -15,6 +15,9 @@ from modelserve_predictor.lifecycle import ModelSlot, Placement
 from modelserve_predictor.placement import Device
 from modelserve_predictor.settings import ModelConfig
 from modelserve_runtime.store import Registry, _blob_key
+from tests.runtime.stores import s3_endpoint
+
+__all__ = ["s3_endpoint"]  # a fixture used below
 
 CPU = Placement(Device("cpu"), Device("cpu"), worker=1, threads=1)
 
@@ -127,3 +130,29 @@ def test_a_broken_version_never_serves(registry: Registry, tmp_path, swap: str) 
     assert 3 not in outcomes
     if swap == "beside":
         assert all(o == 1 for o in outcomes)
+
+
+def test_an_alias_move_in_an_s3_registry_is_followed(
+    registry: Registry, tmp_path, s3_endpoint: str
+) -> None:
+    """The same registry layout in a real S3-compatible server (moto on 127.0.0.1)."""
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=s3_endpoint)
+    client.create_bucket(Bucket="releases")
+    root = tmp_path / "registry"
+    for path in root.rglob("*"):
+        if path.is_file():
+            client.upload_file(str(path), "releases", f"registry/{path.relative_to(root)}")
+    remote = Registry.open("s3://releases/registry", s3_endpoint_url=s3_endpoint)
+    config = ModelConfig(ref="tiny-sentiment@production")
+    slot = ModelSlot(config, CPU, None)
+
+    async def scenario() -> None:
+        await _load(slot, remote, tmp_path / "cache")
+        assert await slot.ensure(remote, tmp_path / "cache") is False  # nothing moved
+        remote.tag("tiny-sentiment", 2, "production")
+        assert await slot.ensure(remote, tmp_path / "cache") is True
+        assert slot.serving.version == 2
+
+    asyncio.run(scenario())

@@ -52,11 +52,11 @@ class Predictor:
         for config in settings.models:
             if config.name in self.slots:
                 raise BadRequest(f"model {config.name!r} is configured twice")
-            self.slots[config.name] = ModelSlot(config, self._placement(config.name), metrics)
+            self.slots[config.name] = ModelSlot(config, self.placement(config.name), metrics)
         self.applied_generation = 0
         self._task: asyncio.Task | None = None
 
-    def _placement(self, name: str) -> Placement:
+    def placement(self, name: str) -> Placement:
         device = self.plan.models.get(name, self.plan.device)
         return Placement(
             device, self.plan.local_device(name), self.plan.worker_index, self.plan.threads
@@ -134,7 +134,7 @@ class Predictor:
 
     def _slot_for(self, name: str, config: ModelConfig) -> ModelSlot:
         if name not in self.slots:  # a model loaded through the repository API
-            self.slots[name] = ModelSlot(config, self._placement(name), self.metrics)
+            self.slots[name] = ModelSlot(config, self.placement(name), self.metrics)
         return self.slots[name]
 
     def _adopt(self, overrides: dict[str, Any]) -> None:

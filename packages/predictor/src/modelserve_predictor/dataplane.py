@@ -282,7 +282,7 @@ class DataPlane:
         if registry is None:
             raise LoadRefused("the registry is unreachable")
         manifest = await asyncio.to_thread(resolve, registry, config)
-        device = self.predictor._placement(name).device
+        device = self.predictor.placement(name).device
         variant = config.variant or default_variant(device)
         if variant not in manifest.variants:
             have = ", ".join(sorted(v.value for v in manifest.variants))
