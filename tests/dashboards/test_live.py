@@ -26,7 +26,6 @@ NO_DATA_HERE = {
     "Container restarts (kube-state-metrics)": "kube-state-metrics: needs a cluster",
     "Replicas: desired and available (kube-state-metrics)": "kube-state-metrics: needs a cluster",
     # The live run serves fixed versions (no alias moves) over HTTP only.
-    "Model swaps by result": "needs a version change during the run",
     "Swap time p50 / p99": "needs a version change during the run",
     "annotation: Model swaps": "needs a version change during the run",
     "gRPC requests by method and code": "needs gRPC traffic",

@@ -192,3 +192,17 @@ def test_compressed_bodies_inflate_within_the_limit_only() -> None:
         decompress(b"not gzip", "gzip", 1024)
     with pytest.raises(UnsupportedMediaType, match="br"):
         decompress(body, "br", 1024)
+
+
+def test_deep_nesting_and_huge_numbers_are_malformed_json_not_errors() -> None:
+    from modelserve_predictor.rest import parse_json
+
+    with pytest.raises(BadRequest, match="nested too deeply"):
+        parse_json(b"[" * 100_000 + b"]" * 100_000)
+    with pytest.raises(BadRequest, match="malformed JSON"):
+        parse_json(b'{"id": ' + b"9" * 5000 + b"}")
+    deep = ["x"]
+    for _ in range(5000):
+        deep = [deep]
+    tensor = InputTensor("text", "BYTES", (1,), data=deep)
+    assert decode_texts(tensor) == ["x"]

@@ -35,7 +35,6 @@ UNAVAILABLE_HERE = {
     "Inference time per batch on GPUs p99": "needs a GPU (predictor device cuda:N)",
     "Container restarts (kube-state-metrics)": NEEDS_CLUSTER,
     "Replicas: desired and available (kube-state-metrics)": NEEDS_CLUSTER,
-    "Model swaps by result": NEEDS_RELEASE,
     "Swap time p50 / p99": NEEDS_RELEASE,
     "annotation: Model swaps": NEEDS_RELEASE,
     "gRPC requests by method and code": NEEDS_GRPC,

@@ -74,11 +74,10 @@ class ModelSlot:
         self.replacing = False  # a change is under way (the model may be briefly unavailable)
         self._lock = asyncio.Lock()  # one change at a time
         self._set_state("LOADING")
-        if metrics:  # from 0, so that increase() counts a worker's first swap too
+        if metrics:  # counters from 0, so that increase() counts a worker's first swap too
             labels = {"model": self.name, "worker": str(placement.worker)}
             for result in SWAP_RESULTS:
                 metrics.swaps_total.labels(**labels, result=result)
-            metrics.swap_seconds.labels(**labels)
 
     # -- the request path ------------------------------------------------------------------
 

@@ -122,9 +122,17 @@ def join_bytes_elements(elements: Sequence[bytes]) -> bytes:
 
 
 def _flatten(data: Sequence[Any]) -> list[Any]:
+    """Row-major elements of nested lists, without recursion (nesting is the client's)."""
     flat: list[Any] = []
-    for item in data:
-        flat.extend(_flatten(item) if isinstance(item, list) else [item])
+    stack = [iter(data)]
+    while stack:
+        for item in stack[-1]:
+            if isinstance(item, list):
+                stack.append(iter(item))
+                break
+            flat.append(item)
+        else:
+            stack.pop()
     return flat
 
 

@@ -75,8 +75,10 @@ def split_binary(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
 def parse_json(data: bytes) -> Any:
     try:
         return json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"malformed JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequest("malformed JSON: nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, bad UTF-8, integers past Python's digit limit
+        raise BadRequest(f"malformed JSON: {exc}".splitlines()[0]) from None
 
 
 def parse_infer(document: Any, binary: bytes, model: str, version: str | None) -> InferRequest:
