@@ -260,10 +260,14 @@ def swap_annotations():
         .datasource(PROMETHEUS)
         .enable(True)
         .icon_color("purple")
-        .expr(f"max by (model, worker) (changes({m.MODEL_VERSION}{{{LIFECYCLE_FILTER}}}[1m])) > 0")
+        # swaps, not version changes: a worker's first load moves its version gauge too
+        .expr(
+            f"sum by (model, worker) (increase({m.MODEL_SWAPS_TOTAL}"
+            f'{{{LIFECYCLE_FILTER}, result="ok"}}[1m])) > 0'
+        )
         .step("15s")
         .title_format("{{model}} swapped on worker {{worker}}")
-        .text_format("the version this worker serves changed (Model versions row)")
+        .text_format("this worker switched to another version (Model versions row)")
         .tag_keys("model,worker")
     )
 
