@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -308,3 +309,54 @@ def test_server_metadata_answers_at_v2_without_a_redirect(server: Server) -> Non
     response = httpx.get(f"{server.url}/v2", timeout=30, follow_redirects=False)
     assert response.status_code == 200, response.headers
     assert "binary_tensor_data" in response.json()["extensions"]
+
+
+def test_a_lone_surrogate_fails_only_its_own_request(server: Server) -> None:
+    body = {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["\ud800"]}]}
+    poisoned = json.dumps(body).encode()  # "\ud800" as JSON escapes it
+
+    def good(i: int) -> httpx.Response:
+        return server.post("/analyze-sentiment", json={"text": f"a fine sentence number {i}"})
+
+    with ThreadPoolExecutor(16) as pool:
+        goods = [pool.submit(good, i) for i in range(48)]
+        bads = [
+            pool.submit(
+                httpx.post,
+                f"{server.url}{path}",
+                content=poisoned if "infer" in path else b'{"text": "\\ud800"}',
+                headers={"content-type": "application/json"},
+                timeout=30,
+            )
+            for path in ("/v2/models/tiny-sentiment/infer", "/embed", "/analyze-sentiment")
+        ]
+        statuses = [f.result().status_code for f in goods]
+        refused = [f.result() for f in bads]
+    assert statuses == [200] * 48
+    oip, *bentoml_routes = refused
+    assert oip.status_code == 400 and "lone surrogate" in oip.json()["error"], oip.text
+    for response in bentoml_routes:  # BentoML's own JSON parser refuses the escape itself
+        assert response.status_code == 400, response.text
+        assert response.json()["type"] == "BadRequest" and "escape" in response.json()["error"]
+
+
+def test_every_error_is_json_with_a_type(server: Server) -> None:
+    cases = [
+        ("GET", "/no-such-route", None, 404),
+        ("GET", "/analyze-sentiment", None, 405),
+        ("POST", "/analyze-sentiment", {"text": {"not": "a string"}}, 400),
+        ("POST", "/analyze-sentiment", {"texts": "not a list"}, 400),
+    ]
+    for method, path, payload, status in cases:
+        response = httpx.request(method, server.url + path, json=payload, timeout=30)
+        assert response.status_code == status, (path, response.text)
+        assert response.headers["content-type"].startswith("application/json"), path
+        document = response.json()
+        assert set(document) >= {"error", "type"} and document["error"], (path, document)
+    upper = httpx.post(
+        f"{server.url}/analyze-sentiment",
+        content=b'{"text": "fine"}',
+        headers={"Content-Type": "APPLICATION/JSON"},
+        timeout=30,
+    )
+    assert upper.status_code == 200, upper.text

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from modelserve_predictor.batcher import Batcher, BatchReport, Pending, select_batch
-from modelserve_predictor.errors import Overloaded
+from modelserve_predictor.errors import Overloaded, Unprocessable
 
 
 def pending(tokens: list[int]) -> list[Pending]:
@@ -95,7 +95,7 @@ def test_a_failing_batch_fails_its_callers_and_the_batcher_goes_on() -> None:
 
     async def scenario() -> None:
         batcher, _ = make(flaky)
-        with pytest.raises(RuntimeError, match="exploded"):
+        with pytest.raises(Unprocessable, match="could not process this text: model exploded"):
             await batcher.submit(["boom"])
         assert await batcher.submit(["fine"]) == ["fine"]
         await batcher.stop()
@@ -120,3 +120,28 @@ def test_select_batch_caps_padding_waste() -> None:
     queue = pending([10, 12, 40, 11])
     assert select_batch(queue, 8, 10_000, max_padding_ratio=1.25) == [0, 1, 3]
     assert select_batch(queue, 8, 10_000) == [0, 1, 2, 3]
+
+
+def test_a_poisoned_batch_fails_only_the_request_that_poisoned_it() -> None:
+    def picky(texts: list[str]) -> list[str]:
+        time.sleep(0.01)
+        if "poison" in texts:
+            raise ValueError("cannot encode this")
+        return [t.upper() for t in texts]
+
+    async def scenario() -> list[object]:
+        batcher, reports = make(picky, max_batch_size=32)
+        texts = [f"ok{i}" for i in range(50)]
+        texts.insert(25, "poison")
+        outcomes = await asyncio.gather(
+            *(batcher.submit([t]) for t in texts), return_exceptions=True
+        )
+        assert max(r.size for r in reports) > 1  # they really were batched together
+        await batcher.stop()
+        return outcomes
+
+    outcomes = run(scenario())
+    failures = [o for o in outcomes if isinstance(o, BaseException)]
+    assert len(failures) == 1 and isinstance(failures[0], Unprocessable)
+    assert outcomes[25] is failures[0] and "cannot encode this" in str(failures[0])
+    assert sum(1 for o in outcomes if isinstance(o, list)) == 50

@@ -18,7 +18,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelserve_predictor.errors import Overloaded, PayloadTooLarge
+from modelserve_predictor.errors import Overloaded, PayloadTooLarge, PredictorError, Unprocessable
 
 
 def estimate_tokens(text: str, max_tokens: int) -> int:
@@ -169,10 +169,8 @@ class Batcher:
                     rows = await loop.run_in_executor(
                         self.executor, self.run_batch, [p.text for p in batch]
                     )
-                except Exception as exc:  # the batch failed: every caller hears why
-                    for p in batch:
-                        if not p.future.done():
-                            p.future.set_exception(exc)
+                except Exception as exc:
+                    await self._one_by_one(batch, exc)
                     continue
                 elapsed = time.perf_counter() - started
                 self.seconds_per_text = 0.8 * self.seconds_per_text + 0.2 * elapsed / len(batch)
@@ -188,7 +186,34 @@ class Batcher:
                     )
                 )
 
+    async def _one_by_one(self, batch: list[Pending], error: Exception) -> None:
+        """A batch failed: run its texts alone, so that only the request whose text the model
+        cannot process fails (422), not its neighbours."""
+        loop = asyncio.get_running_loop()
+        if len(batch) == 1:
+            _fail(batch[0], error)
+            return
+        for pending in batch:
+            if pending.future.done():
+                continue
+            try:
+                (row,) = await loop.run_in_executor(self.executor, self.run_batch, [pending.text])
+            except Exception as exc:
+                _fail(pending, exc)
+            else:
+                if not pending.future.done():
+                    pending.future.set_result(row)
+
     async def _wait_full(self) -> None:
         while len(self.queue) < self.max_batch_size:
             self._arrival.clear()
             await self._arrival.wait()
+
+
+def _fail(pending: Pending, error: Exception) -> None:
+    if not pending.future.done():
+        pending.future.set_exception(
+            error
+            if isinstance(error, PredictorError)
+            else Unprocessable(f"the model could not process this text: {error}".splitlines()[0])
+        )

@@ -116,6 +116,12 @@ class DataPlane:
                 raise BadRequest(f"text {index} is {type(item).__name__}, not a string")
             if not item.strip():
                 raise BadRequest(f"text {index} is empty")
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as exc:  # JSON can carry lone surrogates ("\ud800")
+                raise BadRequest(
+                    f"text {index} is not valid Unicode: a lone surrogate at character {exc.start}"
+                ) from None
             if len(item) > self.settings.max_text_chars:
                 raise PayloadTooLarge(
                     f"text {index} has {len(item)} characters; the limit is "

@@ -61,6 +61,13 @@ class UnsupportedMediaType(PredictorError):
     grpc_code = "INVALID_ARGUMENT"
 
 
+class Unprocessable(PredictorError):
+    """A text the model fails on even alone (its batch was retried text by text) (422)."""
+
+    http_status = 422
+    grpc_code = "INVALID_ARGUMENT"
+
+
 class Overloaded(PredictorError):
     """The model's queue is full: shed now rather than queue without bound (429)."""
 

@@ -4,7 +4,9 @@ types, request size limits and bearer tokens, and the placement endpoint."""
 from __future__ import annotations
 
 import hmac
+import json
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 from typing import Any
 
 from starlette.applications import Starlette
@@ -74,7 +76,7 @@ class GuardMiddleware:
                 scope, receive, send
             )
             return
-        media_type = headers.get("content-type", "application/json").split(";")[0].strip()
+        media_type = headers.get("content-type", "application/json").split(";")[0].strip().lower()
         binary = "inference-header-content-length" in headers
         if (
             is_inference(scope["path"])
@@ -148,6 +150,95 @@ def placement_view(predictor: Predictor | None) -> dict[str, Any]:
         "process": process_view(),
         "models": [_model_view(slot) for slot in predictor.slots.values()],
     }
+
+
+ERROR_TYPES = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    408: "RequestTimeout",
+    413: "PayloadTooLarge",
+    415: "UnsupportedMediaType",
+    422: "Unprocessable",
+    429: "Overloaded",
+    500: "InternalError",
+    503: "NotReady",
+    504: "GatewayTimeout",
+}
+
+
+def error_document(status: int, body: bytes, content_type: str) -> dict[str, Any]:
+    """The documented `{"error", "type"}` form of an error answer someone else wrote
+    (Starlette's plain-text 404/405, BentoML's pydantic validation details)."""
+    kind = ERROR_TYPES.get(status, "Error")
+    text = body.decode("utf-8", "replace").strip()
+    if content_type.startswith("application/json"):
+        try:
+            found = json.loads(body)
+        except ValueError:
+            found = None
+        if isinstance(found, dict):
+            if "type" in found and "error" in found:
+                return found
+            detail = found.get("detail")
+            if isinstance(detail, list) and detail and isinstance(detail[0], dict):
+                where = ".".join(str(p) for p in detail[0].get("loc", []) if p != "body")
+                text = f"{where or 'body'}: {detail[0].get('msg', 'invalid')}"
+            else:
+                text = str(found.get("error") or found.get("detail") or text)
+    return {"error": text or HTTPStatus(status).phrase, "type": kind}
+
+
+class JsonErrorsMiddleware:
+    """Every error answer is JSON `{"error", "type"}`, whoever wrote it; successful answers
+    pass through untouched (only error bodies, which are small, are buffered)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def rewriting_send(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start" and message["status"] >= 400:
+                start = message
+                return
+            if start is None or message["type"] != "http.response.body":
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            headers = {k.decode("latin-1").lower(): v for k, v in start.get("headers", [])}
+            content_type = headers.get("content-type", b"").decode("latin-1").lower()
+            document = error_document(start["status"], b"".join(chunks), content_type)
+            body = json.dumps(document).encode()
+            kept = [
+                (k, v)
+                for k, v in start.get("headers", [])
+                if k.lower() not in (b"content-type", b"content-length")
+            ]
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": start["status"],
+                    "headers": [
+                        *kept,
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, rewriting_send)
 
 
 def _model_view(slot: ModelSlot) -> dict[str, Any]:

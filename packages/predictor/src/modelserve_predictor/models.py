@@ -25,6 +25,9 @@ from modelserve_runtime.store import Registry
 # batch 32 of random Sp1786 texts): batch only texts of nearly equal length. GPUs gain from
 # width and tolerate padding.
 CPU_PADDING_RATIO = 1.25
+# Characters kept per token of the model's maximum before tokenizing: English averages about
+# 4 per WordPiece token; 12 leaves room for long words and spacing while bounding the work.
+CHARS_PER_TOKEN_BOUND = 12
 GPU_PADDING_RATIO = 4.0
 
 
@@ -138,7 +141,12 @@ class ServedModel:
     def _run_batch(self, texts: list[str]) -> list[Row]:
         assert self.text_model is not None
         started = time.perf_counter()
-        encoded = self.text_model.encode(texts)
+        # Tokenizers reads a text whole before truncating it: cut it first, so that no legal
+        # request costs more than its truncated tokens (4,000 words x 50 texts took 5.1 s).
+        limit = self.manifest.max_sequence_length * CHARS_PER_TOKEN_BOUND  # type: ignore[union-attr]
+        cut = [len(t) > limit for t in texts]
+        encoded = self.text_model.encode([t[:limit] for t in texts])
+        encoded.truncated = [a or b for a, b in zip(encoded.truncated, cut, strict=True)]
         outputs = self.text_model.run(encoded)
         if self.metrics:
             labels = self.labels()

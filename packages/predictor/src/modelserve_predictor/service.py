@@ -15,7 +15,12 @@ import grpc
 
 from modelserve_predictor import core, grpc_server
 from modelserve_predictor.dataplane import DataPlane
-from modelserve_predictor.http import GuardMiddleware, answer, build_placement_app
+from modelserve_predictor.http import (
+    GuardMiddleware,
+    JsonErrorsMiddleware,
+    answer,
+    build_placement_app,
+)
 from modelserve_predictor.metrics import Metrics
 from modelserve_predictor.plan import worker_plans
 from modelserve_predictor.rest import build_oip_app
@@ -115,3 +120,4 @@ Predictor.add_asgi_middleware(
     max_body_bytes=SETTINGS.max_request_bytes,
     tokens=TOKENS,
 )
+Predictor.add_asgi_middleware(JsonErrorsMiddleware)
