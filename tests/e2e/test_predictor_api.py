@@ -360,3 +360,25 @@ def test_every_error_is_json_with_a_type(server: Server) -> None:
         timeout=30,
     )
     assert upper.status_code == 200, upper.text
+
+
+def test_a_client_deadline_that_cannot_be_met_is_a_fast_429(server: Server) -> None:
+    def infer(parameters: dict) -> httpx.Response:
+        body = {
+            "parameters": parameters,
+            "inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["hi"]}],
+        }
+        return server.post("/v2/models/big-batch/infer", json=body)
+
+    refused = infer({"timeout": 1})  # one microsecond: no wait can be that short
+    assert refused.status_code == 429 and "deadline" in refused.json()["error"], refused.text
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert infer({"timeout": 20_000_000}).status_code == 200
+    bad = infer({"timeout": "soon"})
+    assert bad.status_code == 400 and "microseconds" in bad.json()["error"]
+    exposition = server.get("/metrics").text
+    assert re.search(
+        r'^predictor_rejected_total\{[^}]*model="big-batch"[^}]*reason="deadline"[^}]*\} [1-9]',
+        exposition,
+        re.MULTILINE,
+    )

@@ -68,7 +68,7 @@ def test_a_full_queue_refuses_fast_with_retry_after_and_keeps_admitted_work() ->
     async def scenario() -> None:
         rejected = []
         batcher, _ = make(slow, max_batch_size=1, max_queue=3)
-        batcher.on_reject = lambda: rejected.append(1)
+        batcher.on_reject = lambda reason: rejected.append(reason)
         first = [asyncio.ensure_future(batcher.submit(["a0"]))]
         await asyncio.sleep(0.02)  # a0 is running
         first += [asyncio.ensure_future(batcher.submit([f"a{i}"])) for i in range(1, 4)]
@@ -77,7 +77,7 @@ def test_a_full_queue_refuses_fast_with_retry_after_and_keeps_admitted_work() ->
         with pytest.raises(Overloaded) as refused:
             await batcher.submit(["late"])
         assert time.perf_counter() - started < 0.01
-        assert refused.value.headers()["Retry-After"] == "1" and rejected == [1]
+        assert refused.value.headers()["Retry-After"] == "1" and rejected == ["queue_full"]
         assert [await f for f in first] == [[f"a{i}"] for i in range(4)]
         await batcher.stop()
 
@@ -145,3 +145,56 @@ def test_a_poisoned_batch_fails_only_the_request_that_poisoned_it() -> None:
     assert len(failures) == 1 and isinstance(failures[0], Unprocessable)
     assert outcomes[25] is failures[0] and "cannot encode this" in str(failures[0])
     assert sum(1 for o in outcomes if isinstance(o, list)) == 50
+
+
+def test_a_request_that_cannot_meet_its_deadline_is_refused_at_once() -> None:
+    rejected: list[str] = []
+
+    def slow(texts: list[str]) -> list[str]:
+        time.sleep(0.05 * len(texts))
+        return texts
+
+    async def scenario() -> None:
+        batcher = Batcher(
+            "m", slow, ThreadPoolExecutor(1), max_batch_size=1, on_reject=rejected.append
+        )
+        await batcher.submit(["warm"])  # measures ~50 ms per text
+        backlog = [asyncio.ensure_future(batcher.submit([f"b{i}"], 10.0)) for i in range(10)]
+        await asyncio.sleep(0.01)
+        started = time.perf_counter()
+        with pytest.raises(Overloaded, match="expected wait") as caught:
+            await batcher.submit(["late"], timeout_s=0.05)
+        assert time.perf_counter() - started < 0.05  # refused without queueing
+        assert caught.value.retry_after_s >= 1
+        assert await batcher.submit(["roomy"], timeout_s=30) == ["roomy"]
+        await asyncio.gather(*backlog)
+        await batcher.stop()
+
+    run(scenario())
+    assert rejected == ["deadline"]
+
+
+def test_texts_whose_deadline_passes_in_the_queue_are_dropped_uncomputed() -> None:
+    from modelserve_predictor.errors import DeadlineExceeded
+
+    computed: list[str] = []
+    rejected: list[str] = []
+
+    def slow(texts: list[str]) -> list[str]:
+        time.sleep(0.2)
+        computed.extend(texts)
+        return texts
+
+    async def scenario() -> None:
+        batcher = Batcher(
+            "m", slow, ThreadPoolExecutor(1), max_batch_size=1, on_reject=rejected.append
+        )
+        first = asyncio.ensure_future(batcher.submit(["first"]))
+        await asyncio.sleep(0.02)  # "first" is running; the estimate is still 10 ms per text
+        with pytest.raises(DeadlineExceeded, match="deadline passed"):
+            await batcher.submit(["hurried"], timeout_s=0.05)
+        assert await first == ["first"]
+        await batcher.stop()
+
+    run(scenario())
+    assert computed == ["first"] and rejected == ["expired"]

@@ -22,6 +22,9 @@ HTTP_IN_PROGRESS = "bentoml_service_request_in_progress"
 
 # Outcomes of one model call, as the `outcome` label of REQUESTS_TOTAL.
 OUTCOMES = ("ok", "rejected", "error", "cancelled")
+# Why a request was refused or dropped, as the `reason` label of REJECTED_TOTAL: the queue's
+# hard cap, an expected wait past the request's deadline, a deadline passed while queued.
+REJECT_REASONS = ("queue_full", "deadline", "expired")
 
 LATENCY_BUCKETS = (
     0.001,

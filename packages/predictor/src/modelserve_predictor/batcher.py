@@ -18,7 +18,13 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelserve_predictor.errors import Overloaded, PayloadTooLarge, PredictorError, Unprocessable
+from modelserve_predictor.errors import (
+    DeadlineExceeded,
+    Overloaded,
+    PayloadTooLarge,
+    PredictorError,
+    Unprocessable,
+)
 
 
 def estimate_tokens(text: str, max_tokens: int) -> int:
@@ -32,6 +38,7 @@ class Pending:
     tokens: int
     enqueued: float
     future: asyncio.Future = field(repr=False)
+    deadline: float = float("inf")  # perf_counter() past which the answer is useless
 
 
 def select_batch(
@@ -85,7 +92,7 @@ class Batcher:
         max_tokens_per_text: int = 512,
         max_padding_ratio: float = float("inf"),
         on_batch: Callable[[BatchReport], None] = lambda _: None,
-        on_reject: Callable[[], None] = lambda: None,
+        on_reject: Callable[[str], None] = lambda _reason: None,
     ) -> None:
         self.name = name
         self.run_batch = run_batch
@@ -99,7 +106,8 @@ class Batcher:
         self.on_batch = on_batch
         self.on_reject = on_reject
         self.queue: list[Pending] = []
-        self.seconds_per_text = 0.01  # running estimate, for Retry-After
+        self.seconds_per_text = 0.01  # running estimate: admission and Retry-After
+        self.running = 0  # texts in the batch being computed now
         self._arrival = asyncio.Event()
         self._task: asyncio.Task | None = None
 
@@ -118,31 +126,67 @@ class Batcher:
                 await self._task
             self._task = None
 
-    async def submit(self, texts: Sequence[str]) -> list[Any]:
-        """Queue the texts and wait for their rows; raises Overloaded when the queue is full."""
+    def expected_wait_s(self, texts: int) -> float:
+        """How long `texts` more would take to be answered: everything ahead of them (queued
+        and running) plus themselves, at the measured time per text."""
+        return (len(self.queue) + self.running + texts) * self.seconds_per_text
+
+    async def submit(self, texts: Sequence[str], timeout_s: float | None = None) -> list[Any]:
+        """Queue the texts and wait for their rows. Refused at once (Overloaded) when the
+        queue is full or when the expected wait already exceeds `timeout_s`; texts still
+        queued when their deadline passes are dropped before they are computed
+        (DeadlineExceeded)."""
         if len(texts) > self.max_queue:
             raise PayloadTooLarge(
                 f"{len(texts)} texts can never fit model {self.name!r}'s "
                 f"queue of {self.max_queue}; send fewer per request"
             )
+        expected = self.expected_wait_s(len(texts))
         if len(self.queue) + len(texts) > self.max_queue:
-            self.on_reject()
-            backlog = (len(self.queue) + len(texts)) * self.seconds_per_text
+            self.on_reject("queue_full")
             raise Overloaded(
                 f"model {self.name!r} is overloaded: {len(self.queue)} texts already waiting "
                 f"(limit {self.max_queue})",
-                retry_after_s=max(1.0, backlog),
+                retry_after_s=max(1.0, expected),
+            )
+        if timeout_s is not None and expected > timeout_s:
+            self.on_reject("deadline")
+            raise Overloaded(
+                f"model {self.name!r} is overloaded: the expected wait of {expected * 1000:.0f} ms "
+                f"exceeds this request's deadline of {timeout_s * 1000:.0f} ms",
+                retry_after_s=max(1.0, expected),
             )
         self.start()
         loop = asyncio.get_running_loop()
         now = time.perf_counter()
+        deadline = now + timeout_s if timeout_s is not None else float("inf")
         pending = [
-            Pending(t, estimate_tokens(t, self.max_tokens_per_text), now, loop.create_future())
+            Pending(
+                t, estimate_tokens(t, self.max_tokens_per_text), now, loop.create_future(), deadline
+            )
             for t in texts
         ]
         self.queue.extend(pending)
         self._arrival.set()
         return list(await asyncio.gather(*(p.future for p in pending)))
+
+    def _drop_expired(self) -> None:
+        now = time.perf_counter()
+        kept = []
+        for p in self.queue:
+            if p.future.done():
+                continue  # cancelled by its caller
+            if p.deadline < now:
+                self.on_reject("expired")
+                p.future.set_exception(
+                    DeadlineExceeded(
+                        f"model {self.name!r}: the deadline passed while this text waited "
+                        f"{(now - p.enqueued) * 1000:.0f} ms in the queue"
+                    )
+                )
+                continue
+            kept.append(p)
+        self.queue = kept
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -150,7 +194,7 @@ class Batcher:
             await self._arrival.wait()
             self._arrival.clear()
             while self.queue:
-                self.queue = [p for p in self.queue if not p.future.done()]  # drop cancelled
+                self._drop_expired()  # and the cancelled
                 if not self.queue:
                     break
                 if self.max_latency_s and len(self.queue) < self.max_batch_size:
@@ -165,6 +209,7 @@ class Batcher:
                 batch = [self.queue[i] for i in indices]
                 self.queue = [p for i, p in enumerate(self.queue) if i not in picked]
                 started = time.perf_counter()
+                self.running = len(batch)
                 try:
                     rows = await loop.run_in_executor(
                         self.executor, self.run_batch, [p.text for p in batch]
@@ -172,6 +217,8 @@ class Batcher:
                 except Exception as exc:
                     await self._one_by_one(batch, exc)
                     continue
+                finally:
+                    self.running = 0
                 elapsed = time.perf_counter() - started
                 self.seconds_per_text = 0.8 * self.seconds_per_text + 0.2 * elapsed / len(batch)
                 for p, row in zip(batch, rows, strict=True):

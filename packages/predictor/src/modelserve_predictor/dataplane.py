@@ -197,7 +197,10 @@ class DataPlane:
         assert manifest is not None
         check_outputs(request.outputs, output_names(manifest.task), request.model)
         texts = self.check_texts(None, request.texts)
-        rows = await served.infer(texts)
+        timeout_s = request.timeout_s
+        if timeout_s is not None:  # a client may ask for any deadline up to the server's own
+            timeout_s = min(timeout_s, self.settings.request_timeout_s)
+        rows = await served.infer(texts, timeout_s=timeout_s)
         matrix = np.stack([r.output for r in rows]).astype(np.float32)
         truncated = np.array([r.truncated for r in rows], dtype=bool)
         if manifest.task == "text-classification":

@@ -82,6 +82,17 @@ class Overloaded(PredictorError):
         return {"Retry-After": str(max(1, round(self.retry_after_s)))}
 
 
+class DeadlineExceeded(PredictorError):
+    """The request's deadline passed while it waited: dropped before it was computed (503)."""
+
+    http_status = 503
+    grpc_code = "DEADLINE_EXCEEDED"
+    retry_after_s = 1.0
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "1"}
+
+
 class NotReady(PredictorError):
     """The model is still loading or failed to load (503)."""
 

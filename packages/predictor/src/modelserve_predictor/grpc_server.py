@@ -30,6 +30,7 @@ from modelserve_predictor.protocol import (
     InputTensor,
     RequestedOutput,
     check_shape,
+    client_timeout,
     decode_texts,
     tensor_bytes,
 )
@@ -63,7 +64,7 @@ def fill_parameters(target: Any, values: Mapping[str, Any]) -> None:
             target[key].string_param = str(value)
 
 
-def infer_request(message: pb.ModelInferRequest) -> InferRequest:
+def infer_request(message: pb.ModelInferRequest, time_remaining: float | None) -> InferRequest:
     if len(message.inputs) != 1:
         raise BadRequest("'inputs' must hold exactly one tensor, named 'text'")
     if message.raw_input_contents and len(message.raw_input_contents) != len(message.inputs):
@@ -80,6 +81,8 @@ def infer_request(message: pb.ModelInferRequest) -> InferRequest:
         data = list(tensor.contents.bytes_contents)
         decoded = InputTensor(tensor.name, tensor.datatype, shape, data=data)
     outputs = [RequestedOutput(o.name, True) for o in message.outputs] or None
+    parameters = parameters_from(message.parameters)
+    timeouts = [t for t in (client_timeout(parameters), time_remaining) if t is not None]
     return InferRequest(
         model=message.model_name,
         version=message.model_version or None,
@@ -87,7 +90,8 @@ def infer_request(message: pb.ModelInferRequest) -> InferRequest:
         id=message.id or None,
         outputs=outputs,
         binary_output=True,
-        parameters=parameters_from(message.parameters),
+        parameters=parameters,
+        timeout_s=min(timeouts) if timeouts else None,
     )
 
 
@@ -192,7 +196,8 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
 
     async def ModelInfer(self, request, context):
         async def work(plane: DataPlane) -> pb.ModelInferResponse:
-            return infer_response(await plane.infer(infer_request(request)))
+            remaining = context.time_remaining()  # the call's gRPC deadline, if it has one
+            return infer_response(await plane.infer(infer_request(request, remaining)))
 
         return await self._call("ModelInfer", context, work, guarded=True)
 

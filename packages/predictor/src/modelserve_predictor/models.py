@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from modelserve_metric_names.predictor import REJECT_REASONS
 from modelserve_predictor.batcher import Batcher, BatchReport
-from modelserve_predictor.errors import ConfigError, NotReady, Overloaded
+from modelserve_predictor.errors import ConfigError, DeadlineExceeded, NotReady, Overloaded
 from modelserve_predictor.metrics import OUTCOMES, Metrics
 from modelserve_predictor.placement import Device
 from modelserve_predictor.settings import ModelConfig
@@ -166,9 +167,9 @@ class ServedModel:
         assert self.batcher is not None
         self.metrics.queue_depth.labels(**labels).set(self.batcher.depth)
 
-    def _record_reject(self) -> None:
+    def _record_reject(self, reason: str) -> None:
         if self.metrics:
-            self.metrics.rejected_total.labels(**self.labels(), reason="queue_full").inc()
+            self.metrics.rejected_total.labels(**self.labels(), reason=reason).inc()
 
     async def warm_up(self) -> None:
         await self.infer(["warm-up request"], record=False)
@@ -178,7 +179,8 @@ class ServedModel:
             self.metrics.model_load_seconds.labels(**labels).set(self.load_seconds)
             # Counters exist from the start at 0, so rates and ratios read 0 rather than
             # "no data" until the first rejection, truncation or failure.
-            self.metrics.rejected_total.labels(**labels, reason="queue_full")
+            for reason in REJECT_REASONS:
+                self.metrics.rejected_total.labels(**labels, reason=reason)
             self.metrics.truncated_total.labels(**labels)
             for outcome in OUTCOMES:
                 self.metrics.requests_total.labels(**labels, outcome=outcome)
@@ -187,21 +189,26 @@ class ServedModel:
                 **labels, version=str(self.manifest.version), sha256=sha
             ).set(1)
 
-    async def infer(self, texts: list[str], record: bool = True) -> list[Row]:
+    async def infer(
+        self, texts: list[str], record: bool = True, timeout_s: float | None = None
+    ) -> list[Row]:
         """The rows for `texts`; each call is one request in the per-model RED metrics
-        (warm-up passes record=False so it does not count as traffic)."""
+        (warm-up passes record=False so it does not count as traffic). `timeout_s`: the
+        request's deadline (default: the model's `deadline_ms`)."""
+        if timeout_s is None:
+            timeout_s = self.config.deadline_ms / 1000
         if self.batcher is None:
             raise NotReady(f"model {self.name!r} is not loaded: {self.error or 'loading'}")
         self.active += 1  # before any await: a swap can never free a copy a request holds
         self._idle.clear()
         try:
-            return await self._infer(texts, record)
+            return await self._infer(texts, record, timeout_s)
         finally:
             self.active -= 1
             if not self.active:
                 self._idle.set()
 
-    async def _infer(self, texts: list[str], record: bool) -> list[Row]:
+    async def _infer(self, texts: list[str], record: bool, timeout_s: float) -> list[Row]:
         assert self.batcher is not None
         if not (record and self.metrics):
             return await self.batcher.submit(texts)
@@ -211,10 +218,10 @@ class ServedModel:
         started = time.perf_counter()
         outcome = "error"
         try:
-            rows = await self.batcher.submit(texts)
+            rows = await self.batcher.submit(texts, timeout_s)
             outcome = "ok"
             return rows
-        except Overloaded:
+        except (Overloaded, DeadlineExceeded):
             outcome = "rejected"
             raise
         except asyncio.CancelledError:  # the client went away or the request timed out

@@ -50,6 +50,7 @@ class InferRequest:
     outputs: list[RequestedOutput] | None = None  # None: every output
     binary_output: bool = False  # Triton's binary_data_output request parameter
     parameters: dict[str, Parameter] = field(default_factory=dict)
+    timeout_s: float | None = None  # the client's deadline (None: the model's default)
 
 
 @dataclass
@@ -98,6 +99,18 @@ def check_flag(parameters: Mapping[str, Parameter], key: str, where: str) -> boo
     if value is not None and not isinstance(value, bool):
         raise BadRequest(f"{where} parameter {key!r} must be true or false, got {value!r}")
     return value
+
+
+def client_timeout(parameters: Mapping[str, Parameter]) -> float | None:
+    """Triton's `timeout` request parameter, in microseconds, as seconds."""
+    value = parameters.get("timeout")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise BadRequest(
+            f"the timeout parameter is a positive integer of microseconds, not {value!r}"
+        )
+    return value / 1e6
 
 
 def split_bytes_elements(raw: bytes) -> list[bytes]:

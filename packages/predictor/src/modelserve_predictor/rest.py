@@ -32,6 +32,7 @@ from modelserve_predictor.protocol import (
     check_flag,
     check_parameters,
     check_shape,
+    client_timeout,
     decode_texts,
     tensor_bytes,
     tensor_list,
@@ -113,6 +114,7 @@ def parse_infer(document: Any, binary: bytes, model: str, version: str | None) -
         outputs=requested,
         binary_output=binary_output,
         parameters=parameters,
+        timeout_s=client_timeout(parameters),
     )
 
 

@@ -38,7 +38,14 @@ class ModelConfig(BaseModel):
     )
     max_batch_size: int = Field(default=32, ge=1, le=1024)
     max_batch_tokens: int = Field(default=4096, ge=16)
-    max_queue: int = Field(default=256, ge=1, description="texts waiting before 429")
+    max_queue: int = Field(default=256, ge=1, description="hard cap on texts waiting (429)")
+    deadline_ms: float = Field(
+        default=2000.0,
+        gt=0,
+        description="a request's default deadline: refused at once (429) when the expected "
+        "wait exceeds it, dropped (503) when it passes while queued; clients may ask for less "
+        "(OIP `timeout` parameter, gRPC deadline)",
+    )
     max_padding_ratio: float | None = Field(
         default=None,
         ge=1.0,
