@@ -4,6 +4,7 @@ and refusing to start on a model it cannot verify."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -92,6 +93,12 @@ def test_a_killed_worker_is_replaced_and_the_other_keeps_serving(guarded: Server
     assert replaced, "no replacement worker was started"
     assert victim not in worker_pids(guarded) and len(worker_pids(guarded)) == 2
     assert served > 0
+    # the dead worker's live gauges left with it (the replacement forgot them at start)
+    deadline = time.monotonic() + 60  # at the replacement's start, or its siblings' next check
+    while f'pid="{victim}"' in (exposition := guarded.get("/metrics").text):
+        assert time.monotonic() < deadline, "the dead worker's live gauges are still there"
+        time.sleep(0.5)
+    assert re.search(r'^predictor_model_state\{[^}]*state="READY"[^}]*\} 1', exposition, re.M)
 
 
 def test_the_published_openapi_spec_fuzzes_without_a_server_error(server: Server) -> None:
@@ -224,3 +231,34 @@ def test_grpc_and_the_repository_api_need_the_same_bearer_token(guarded: Server)
         "/v2/repository/index", json={}, headers={"Authorization": "Bearer inline-secret-token"}
     )
     assert authorized.status_code == 200 and len(authorized.json()) >= 2
+
+
+def test_two_servers_on_one_host_keep_their_own_metrics(
+    tmp_path: Path, e2e_registry: Path, guarded: Server
+) -> None:
+    """The same BENTOML_HOME for both: each `predictor serve` still gets its own Prometheus
+    multiprocess folder, so starting one never resets or mixes the other's counts."""
+    headers = {"Authorization": "Bearer inline-secret-token"}
+    for _ in range(3):
+        assert guarded.post("/embed", json={"text": "x"}, headers=headers).status_code == 200
+
+    def embed_requests(server: Server) -> float:
+        pattern = (
+            r'^predictor_requests_total\{[^}]*model="tiny-embed"[^}]*outcome="ok"[^}]*\} (\S+)'
+        )
+        return sum(float(v) for v in re.findall(pattern, server.get("/metrics").text, re.M))
+
+    before = embed_requests(guarded)
+    config = {"registry_uri": str(e2e_registry), "models": [{"ref": "tiny-embed"}]}
+    other = start_server(
+        tmp_path,
+        config,
+        env_extra={"BENTOML_HOME": os.environ.get("BENTOML_HOME", str(Path.home() / "bentoml"))},
+    )
+    try:
+        for _ in range(5):
+            assert other.post("/embed", json={"text": "y"}).status_code == 200
+        assert embed_requests(other) == 5
+        assert embed_requests(guarded) == before >= 3
+    finally:
+        stop_server(other)

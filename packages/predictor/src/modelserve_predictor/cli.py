@@ -194,7 +194,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         settings.control_dir = Path(tempfile.mkdtemp(prefix="predictor-control-"))
     url = f"http://{settings.host}:{settings.port}"
-    env = {**os.environ, RESOLVED_ENV: settings.to_env(), "TOKENIZERS_PARALLELISM": "false"}
+    env = {
+        **os.environ,
+        RESOLVED_ENV: settings.to_env(),
+        "TOKENIZERS_PARALLELISM": "false",
+        # BentoML keeps (and empties at start) its Prometheus multiprocess folder under
+        # BENTOML_HOME: one home per server, so two servers never mix or reset their metrics.
+        "BENTOML_HOME": str(settings.control_dir / "bentoml"),
+    }
     if "CUDA_VISIBLE_DEVICES" in os.environ:
         env["PREDICTOR_PARENT_CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
     command = [

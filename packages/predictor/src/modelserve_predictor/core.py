@@ -16,7 +16,7 @@ from typing import Any
 from modelserve_predictor.control import ControlDir
 from modelserve_predictor.errors import BadRequest, LoadRefused, ModelNotFound
 from modelserve_predictor.lifecycle import ModelSlot, Placement, follows
-from modelserve_predictor.metrics import Metrics
+from modelserve_predictor.metrics import Metrics, forget_dead_workers
 from modelserve_predictor.placement import WorkerPlan
 from modelserve_predictor.settings import ModelConfig, PredictorSettings
 from modelserve_runtime.errors import RegistryError
@@ -159,6 +159,8 @@ class Predictor:
                 if time.monotonic() >= next_alias_check:
                     await self._follow_aliases()
                     next_alias_check = time.monotonic() + self.settings.alias_poll_s
+                    if self.metrics:  # a sibling killed since: its live gauges go too
+                        forget_dead_workers()
             except asyncio.CancelledError:
                 raise
             except Exception:  # never let the loop die: log, retry on the next tick

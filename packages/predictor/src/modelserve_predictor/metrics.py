@@ -157,3 +157,50 @@ class Metrics:
                 buckets=LATENCY_BUCKETS,
             ),
         )
+
+
+def forget_dead_workers(directory: str | None = None) -> list[int]:
+    """Drop the live gauges (queue depth, in progress, model state...) of worker processes
+    that no longer exist, so a SIGKILLed worker's last values do not stay in /metrics
+    forever; its counters stay (they are history). Returns the pids forgotten."""
+    import glob
+    import os
+    import re
+
+    from prometheus_client import multiprocess
+
+    directory = directory or os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        return []
+    pids = set()
+    for path in glob.glob(os.path.join(directory, "gauge_*_*.db")):
+        match = re.search(r"_(\d+)\.db$", path)
+        if match:
+            pids.add(int(match.group(1)))
+    dead = [pid for pid in sorted(pids) if not _alive(pid)]
+    for pid in dead:
+        multiprocess.mark_process_dead(pid, directory)
+        # per-pid gauges (BentoML's last-request time) mean nothing once the pid is gone
+        for path in glob.glob(os.path.join(directory, f"gauge_all_{pid}.db")):
+            os.remove(path)
+    return dead
+
+
+def _alive(pid: int) -> bool:
+    """A zombie (killed, not yet reaped by BentoML's arbiter) counts as dead."""
+    import os
+    from pathlib import Path
+
+    stat = Path(f"/proc/{pid}/stat")
+    if Path("/proc/self/stat").exists():
+        try:
+            return stat.read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+        except (OSError, IndexError):
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

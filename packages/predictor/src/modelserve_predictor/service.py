@@ -21,7 +21,7 @@ from modelserve_predictor.http import (
     answer,
     build_placement_app,
 )
-from modelserve_predictor.metrics import Metrics
+from modelserve_predictor.metrics import Metrics, forget_dead_workers
 from modelserve_predictor.plan import worker_plans
 from modelserve_predictor.rest import build_oip_app
 from modelserve_predictor.schemas import EmbedResponse, SentimentResponse
@@ -71,6 +71,7 @@ class Predictor:
         index = bentoml.server_context.worker_index or 1
         plan = PLANS[index - 1]
         _pin_gpus(plan.cuda_visible_devices)
+        forget_dead_workers()  # a replaced worker's live gauges go with it
         self.metrics = Metrics.create()
         predictor = core.Predictor(SETTINGS, plan, self.metrics, workers=len(PLANS))
         predictor.load()
