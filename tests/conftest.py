@@ -53,6 +53,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, e2e_registry: Path) -> Iter
         "max_texts_per_request": 8,
         "max_text_chars": 5000,
         "max_request_bytes": 65536,
+        "body_timeout_s": 2,
         "models": [
             {"ref": "tiny-sentiment"},
             {"ref": "tiny-embed"},

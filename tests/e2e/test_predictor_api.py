@@ -382,3 +382,30 @@ def test_a_client_deadline_that_cannot_be_met_is_a_fast_429(server: Server) -> N
         exposition,
         re.MULTILINE,
     )
+
+
+def test_a_body_that_stops_arriving_gets_408_not_a_hang(server: Server) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    address = urlsplit(server.url)
+    for path in ("/analyze-sentiment", "/v2/models/tiny-sentiment/infer"):
+        with socket.create_connection((address.hostname, address.port), timeout=60) as sock:
+            sock.sendall(
+                f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                f"Content-Length: 100\r\n\r\n".encode()
+                + b'{"text": "'
+            )
+            started = time.monotonic()
+            answer = b""
+            while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                answer += chunk
+        waited = time.monotonic() - started
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 408"), answer[:200]
+        assert json.loads(body)["type"] == "RequestTimeout"
+        assert waited < 20  # body_timeout_s is 2 here; the request timeout would be 30
+    assert server.post("/analyze-sentiment", json={"text": "after"}).status_code == 200

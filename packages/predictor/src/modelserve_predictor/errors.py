@@ -47,6 +47,13 @@ class ModelNotFound(PredictorError):
     grpc_code = "NOT_FOUND"
 
 
+class RequestTimeout(PredictorError):
+    """The request body stopped arriving (408)."""
+
+    http_status = 408
+    grpc_code = "DEADLINE_EXCEEDED"
+
+
 class PayloadTooLarge(PredictorError):
     """Request body above the configured maximum (413)."""
 

@@ -3,6 +3,8 @@ types, request size limits and bearer tokens, and the placement endpoint."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import json
 from collections.abc import Awaitable, Callable
@@ -10,7 +12,7 @@ from http import HTTPStatus
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -19,6 +21,7 @@ from modelserve_predictor.core import Predictor
 from modelserve_predictor.errors import (
     PayloadTooLarge,
     PredictorError,
+    RequestTimeout,
     Unauthorized,
     UnsupportedMediaType,
 )
@@ -58,11 +61,16 @@ class GuardMiddleware:
     does not follow)."""
 
     def __init__(
-        self, app: ASGIApp, max_body_bytes: int, tokens: frozenset[str] = frozenset()
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        tokens: frozenset[str] = frozenset(),
+        body_timeout_s: float = 10.0,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.tokens = tokens
+        self.body_timeout_s = body_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -91,22 +99,28 @@ class GuardMiddleware:
             await error_response(refusal)(scope, receive, send)
             return
         declared = headers.get("content-length", "")
-        if declared.isdigit():
-            if int(declared) > self.max_body_bytes:
-                await error_response(self._too_large())(scope, receive, send)
-                return
-            await self.app(scope, receive, send)  # size known and fine: no wrapping needed
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            await error_response(self._too_large())(scope, receive, send)
             return
         seen = 0
-        too_large = False
+        refusal: PredictorError | None = None  # why the body was cut short
 
-        async def limited_receive() -> Message:
-            nonlocal seen, too_large
-            message = await receive()
+        async def guarded_receive() -> Message:
+            """Counts the body as it arrives (chunked uploads declare no size) and gives a
+            body that stops arriving `body_timeout_s`, then answers 408 for it."""
+            nonlocal seen, refusal
+            try:
+                message = await asyncio.wait_for(receive(), self.body_timeout_s)
+            except TimeoutError:
+                refusal = RequestTimeout(
+                    f"the request body stopped arriving for {self.body_timeout_s:.0f} s "
+                    f"({seen} bytes received)"
+                )
+                return {"type": "http.disconnect"}
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_body_bytes:
-                    too_large = True
+                    refusal = self._too_large()
                     return {"type": "http.disconnect"}
             return message
 
@@ -114,15 +128,15 @@ class GuardMiddleware:
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
-            if too_large and not started:
-                started = True
-                await error_response(self._too_large())(scope, receive, send)
-                return
-            if not too_large:
-                started = started or message["type"] == "http.response.start"
-                await send(message)
+            if refusal is not None:
+                return  # the app's answer to a cut-short body is replaced below
+            started = started or message["type"] == "http.response.start"
+            await send(message)
 
-        await self.app(scope, limited_receive, tracking_send)
+        with contextlib.suppress(ClientDisconnect):
+            await self.app(scope, guarded_receive, tracking_send)
+        if refusal is not None and not started:
+            await error_response(refusal)(scope, receive, send)
 
     def _too_large(self) -> PayloadTooLarge:
         return PayloadTooLarge(f"request body over {self.max_body_bytes} bytes")

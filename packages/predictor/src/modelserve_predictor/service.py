@@ -120,5 +120,6 @@ Predictor.add_asgi_middleware(
     GuardMiddleware,
     max_body_bytes=SETTINGS.max_request_bytes,
     tokens=TOKENS,
+    body_timeout_s=SETTINGS.body_timeout_s,
 )
 Predictor.add_asgi_middleware(JsonErrorsMiddleware)

@@ -106,6 +106,9 @@ class PredictorSettings(BaseSettings):
     max_texts_per_request: int = Field(default=64, ge=1)
     max_text_chars: int = Field(default=20_000, ge=1)
     request_timeout_s: float = Field(default=30.0, gt=0)
+    body_timeout_s: float = Field(
+        default=10.0, gt=0, le=60, description="a request body that stops arriving: 408"
+    )
     access_log: bool = Field(
         default=False, description="BentoML's per-request log lines (cost CPU on small machines)"
     )
