@@ -152,3 +152,44 @@ def test_the_console_script_is_installed_and_reads_registry_uri(store_copy: Path
         [registry, "show", "nope"], env=env, capture_output=True, text=True, timeout=120
     )
     assert failed.returncode == 3 and failed.stderr.strip().startswith("error: model 'nope'")
+
+
+def test_rm_keeps_blobs_until_gc_and_never_frees_the_number(
+    store_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    uri = str(store_copy)
+    blobs = sorted((store_copy / "blobs").rglob("*/*/*"))
+    size = sum(p.stat().st_size for p in blobs)
+    pulled = str(tmp_path / "p")
+    assert (
+        run(capsys, "--uri", uri, "pull", "tiny", "--variant", "onnx-int8", "--to", pulled)[0] == 0
+    )
+    code, out, _ = run(capsys, "--uri", uri, "rm", "tiny:1", "--json")
+    assert code == 0 and json.loads(out)["removed"] == "tiny:1"
+    assert sorted((store_copy / "blobs").rglob("*/*/*")) == blobs  # rm leaves the blobs
+
+    code, out, _ = run(capsys, "--uri", uri, "gc", "--json")  # default grace: 1 h
+    kept = json.loads(out)
+    assert code == 0 and kept["deleted"] == [] and len(kept["kept_young"]) == len(blobs)
+    code, out, _ = run(capsys, "--uri", uri, "gc", "--grace-seconds", "0", "--json")
+    gone = json.loads(out)
+    assert code == 0 and sorted(gone["deleted"]) == sorted(p.name for p in blobs)
+    assert gone["freed_bytes"] == size
+    assert list((store_copy / "blobs").rglob("*/*/*")) == []
+
+    push = ["push", pulled, "--name", "tiny", "--variant", "onnx-int8", "--json"]
+    code, out, _ = run(capsys, "--uri", uri, *push)
+    assert code == 0 and json.loads(out)["version"] == 2  # 1 stays taken
+    assert run(capsys, "--uri", uri, "verify")[0] == 0
+
+
+def test_gc_refuses_a_negative_grace_and_is_in_the_help(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as raised:
+        cli(["gc", "--grace-seconds", "-1"])
+    assert raised.value.code == 2 and "seconds >= 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli(["--help"])
+    assert ",gc," in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli(["gc", "--help"])
+    assert "REGISTRY_GC_GRACE_SECONDS" in capsys.readouterr().out

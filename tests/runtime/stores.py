@@ -1,5 +1,6 @@
 """Both storage backends for parametrised tests: a local folder and a real S3-compatible
-server (moto in server mode on 127.0.0.1), plus a helper that builds a small version."""
+server (moto in server mode on 127.0.0.1), plus a helper that builds a small version and the
+environment that points a subprocess at the same store."""
 
 from __future__ import annotations
 
@@ -89,3 +90,13 @@ def small_version(
         },
     )
     return registry.publish(draft)
+
+
+def store_env(registry: Registry) -> dict[str, str]:
+    """os.environ plus REGISTRY_URI (and the S3 endpoint): a subprocess's Registry.from_settings()
+    opens this same store. The AWS_* test credentials are already in os.environ."""
+    env = {**os.environ, "REGISTRY_URI": registry.location}
+    endpoint = getattr(registry.backend, "endpoint_url", None)
+    if endpoint:
+        env["REGISTRY_S3_ENDPOINT_URL"] = endpoint
+    return env

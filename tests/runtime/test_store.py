@@ -125,18 +125,47 @@ def test_concurrent_pushes_get_distinct_versions_and_readers_never_see_half(
     assert registry.versions("demo") == list(range(1, pushes + 1))
 
 
-def test_rm_deletes_the_version_and_only_unshared_blobs(registry: Registry, tmp_path: Path) -> None:
+def test_rm_deletes_the_manifest_and_its_aliases_but_no_blob(
+    registry: Registry, tmp_path: Path
+) -> None:
     shared = small_version(registry, tmp_path / "a")
     own = small_version(registry, tmp_path / "b", payload=b"only-in-v2")
     registry.tag("demo", 2, "staging")
     with pytest.raises(VersionConflict, match="staging"):
         registry.remove("demo", 2)
     assert registry.remove("demo", 2, force=True) == ["staging"]
-    assert registry.versions("demo") == [1]
-    only_v2 = own.blobs - shared.blobs
-    assert only_v2 and not any(registry.backend.exists(_blob_key(d)) for d in only_v2)
-    assert all(registry.backend.exists(_blob_key(d)) for d in shared.blobs)
+    assert registry.versions("demo") == [1] and registry.aliases("demo") == {}
+    with pytest.raises(NotFound, match="no version 2"):
+        registry.manifest("demo:2")
+    # blobs go only with `collect_garbage` (test_garbage.py), never under a running push
+    assert all(registry.backend.exists(_blob_key(d)) for d in shared.blobs | own.blobs)
     assert registry.verify() == []
+
+
+def test_a_removed_version_number_is_never_given_out_again(
+    registry: Registry, tmp_path: Path
+) -> None:
+    versions = [small_version(registry, tmp_path / n, payload=n.encode()).version for n in "ab"]
+    assert versions == [1, 2]
+    registry.remove("demo", 2)
+    third = small_version(registry, tmp_path / "c", payload=b"new content")
+    assert third.version == 3
+    assert registry.manifest("demo:3") == third
+    for version in (1, 3):  # even with no version left, the numbers stay taken
+        registry.remove("demo", version)
+    assert registry.versions("demo") == [] and registry.models() == []
+    assert small_version(registry, tmp_path / "d", payload=b"again").version == 4
+
+
+def test_a_store_without_allocation_markers_still_counts_on(
+    registry: Registry, tmp_path: Path
+) -> None:
+    """Stores written before markers existed: the manifests alone set the next number."""
+    small_version(registry, tmp_path / "a")
+    small_version(registry, tmp_path / "b", payload=b"two")
+    for version in (1, 2):
+        registry.backend.delete(f"models/demo/allocated/{version}.json")
+    assert small_version(registry, tmp_path / "c", payload=b"three").version == 3
 
 
 def test_published_versions_cannot_be_overwritten(registry: Registry, tmp_path: Path) -> None:

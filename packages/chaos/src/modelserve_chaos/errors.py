@@ -19,3 +19,10 @@ class ActionFailed(ChaosError):
     """An action could not be carried out (target missing, API refused) (exit 4)."""
 
     exit_code = 4
+
+
+class ExperimentAborted(ChaosError):
+    """The run stopped on an unexpected failure; rollbacks ran and the journal records the
+    error (exit 5)."""
+
+    exit_code = 5

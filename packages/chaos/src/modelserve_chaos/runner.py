@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from modelserve_chaos.errors import ActionFailed
+from modelserve_chaos.errors import ActionFailed, ExperimentAborted
 from modelserve_chaos.experiment import Action, Experiment, Hypothesis
 from modelserve_chaos.metrics import ChaosMetrics
 from modelserve_chaos.recovery import Request, availability, impact
@@ -147,31 +147,11 @@ def read_load(folder: Path) -> list[Request]:
     return [Request(r.intended, r.finished, r.ok) for r in read_requests(folder / "requests.csv")]
 
 
-def run_experiment(
-    experiment: Experiment,
-    out: Path,
-    execute: Executor,
-    grafana_url: str | None = None,
-    metrics: ChaosMetrics | None = None,
-    load_metrics_port: int | None = None,
-) -> dict:
-    out.mkdir(parents=True, exist_ok=True)
+def _start_load(
+    experiment: Experiment, out: Path, load_metrics_port: int | None
+) -> tuple[subprocess.Popen, float]:
+    """The open-loop load in a subprocess, and the time of its first arrival."""
     url, load = experiment.target.url, experiment.load
-    journal: dict[str, Any] = {"title": experiment.title, "started": time.time(), "events": []}
-    journal["before"] = check(experiment.steady_state_hypothesis, url, None)
-    readiness: list[tuple[float, bool]] = []
-    stop = threading.Event()
-
-    def sample() -> None:
-        while not stop.is_set():
-            ok = _ready(url)
-            readiness.append((time.time(), ok))  # stamped when the answer is known
-            if metrics:
-                metrics.ready(ok)
-            time.sleep(0.5)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
     command = [
         str(Path(sys.executable).parent / "loadtest"),
         "run",
@@ -203,49 +183,169 @@ def run_experiment(
         command += ["--metrics-port", str(load_metrics_port), "--metrics-linger", "3"]
     marker = out / "load-started"
     marker.unlink(missing_ok=True)
-    load_process = subprocess.Popen(
+    process = subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
     deadline = time.time() + 120  # action offsets count from the load's first arrival
-    while not marker.exists() and load_process.poll() is None and time.time() < deadline:
+    while not marker.exists() and process.poll() is None and time.time() < deadline:
         time.sleep(0.05)
-    started = float(marker.read_text()) if marker.exists() else time.time()
-    for step in sorted(experiment.method, key=lambda s: s.at_s):
-        time.sleep(max(0.0, started + step.at_s - time.time()))
-        event: dict[str, Any] = {"t": time.time(), "name": step.name, "action": step.action}
-        try:
-            event["result"] = execute(step)
-        except ActionFailed as exc:
-            event["error"] = str(exc)
-        if metrics:
-            metrics.disrupted(step.action, "error" not in event)
-        event["annotation_error"] = _annotate(grafana_url, event)
-        journal["events"].append(event)
-        time.sleep(step.pause_after_s)
-    _, load_errors = load_process.communicate(timeout=load.duration_s + 300)
-    stop.set()
-    sampler.join()
-    requests = read_load(out / "load") if load_process.returncode == 0 else []
-    journal["load_error"] = None if load_process.returncode == 0 else load_errors[-500:]
-    journal["after"] = check(experiment.steady_state_hypothesis, url, requests)
-    journal["deviated"] = not journal["after"]["ok"]
-    journal["rollbacks"] = []
+    return process, float(marker.read_text()) if marker.exists() else time.time()
+
+
+def _stop_load(process: subprocess.Popen | None) -> None:
+    """After an abort: the load must not outlive the run."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate(timeout=30)
+
+
+def _roll_back(experiment: Experiment, execute: Executor) -> list[dict]:
+    """Every rollback runs, whatever the one before it did."""
+    done = []
     for step in experiment.rollbacks:
         try:
-            journal["rollbacks"].append({"name": step.name, "result": execute(step)})
-        except ActionFailed as exc:
-            journal["rollbacks"].append({"name": step.name, "error": str(exc)})
+            done.append({"name": step.name, "result": execute(step)})
+        except Exception as exc:  # a broken rollback must not skip the next one
+            done.append({"name": step.name, "error": _describe(exc)})
+    return done
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ActionFailed):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def run_experiment(
+    experiment: Experiment,
+    out: Path,
+    execute: Executor,
+    grafana_url: str | None = None,
+    metrics: ChaosMetrics | None = None,
+    load_metrics_port: int | None = None,
+) -> dict:
+    """Run it and write `journal.json`. Rollbacks run and the journal is written however
+    the run ends; an unexpected failure is recorded (`error`, `deviated: true`) and raised
+    as ExperimentAborted."""
+    out.mkdir(parents=True, exist_ok=True)
+    journal: dict[str, Any] = {"title": experiment.title, "started": time.time(), "events": []}
+    readiness: list[tuple[float, bool]] = []
+    requests: list[Request] = []
+    try:
+        try:
+            requests = _observe(
+                experiment,
+                out,
+                execute,
+                journal,
+                readiness,
+                grafana_url,
+                metrics,
+                load_metrics_port,
+            )
+        finally:
+            journal["rollbacks"] = _roll_back(experiment, execute)
+        _summarise(journal, requests, readiness, experiment.load.slo_ms, experiment.load.rate)
+        if metrics:
+            for event in journal["events"]:
+                if "impact" in event:
+                    recovery = event["impact"]["time_to_recovery_s"]
+                    metrics.recovered(event["action"], event["name"], recovery)
+    except BaseException as exc:
+        journal["error"] = _describe(exc)
+        journal["deviated"] = True
+        if isinstance(exc, Exception):
+            raise ExperimentAborted(
+                f"{experiment.title!r} aborted: {journal['error']}; rollbacks ran, "
+                f"journal: {out / 'journal.json'}"
+            ) from exc
+        raise
+    finally:
+        journal["readiness"] = readiness
+        journal["ended"] = time.time()
+        (out / "journal.json").write_text(json.dumps(journal, indent=2, default=str))
+    if requests:
+        plot_timeline(requests, journal["events"], experiment.load.slo_ms, out / "timeline.png")
+    return journal
+
+
+def _observe(
+    experiment: Experiment,
+    out: Path,
+    execute: Executor,
+    journal: dict[str, Any],
+    readiness: list[tuple[float, bool]],
+    grafana_url: str | None,
+    metrics: ChaosMetrics | None,
+    load_metrics_port: int | None,
+) -> list[Request]:
+    """Hypothesis, load and method, hypothesis again: the requests the load made. The load
+    and the readiness sampler are stopped however this ends."""
+    url, load = experiment.target.url, experiment.load
+    journal["before"] = check(experiment.steady_state_hypothesis, url, None)
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            ok = _ready(url)
+            readiness.append((time.time(), ok))  # stamped when the answer is known
+            if metrics:
+                metrics.ready(ok)
+            time.sleep(0.5)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    load_process: subprocess.Popen | None = None
+    try:
+        load_process, started = _start_load(experiment, out, load_metrics_port)
+        for step in sorted(experiment.method, key=lambda s: s.at_s):
+            time.sleep(max(0.0, started + step.at_s - time.time()))
+            event: dict[str, Any] = {"t": time.time(), "name": step.name, "action": step.action}
+            journal["events"].append(event)
+            try:
+                event["result"] = execute(step)
+            except ActionFailed as exc:
+                event["error"] = str(exc)
+            except Exception as exc:
+                event["error"] = _describe(exc)
+                raise
+            finally:
+                if metrics:
+                    metrics.disrupted(step.action, "error" not in event)
+            event["annotation_error"] = _annotate(grafana_url, event)
+            time.sleep(step.pause_after_s)
+        _, load_errors = load_process.communicate(timeout=load.duration_s + 300)
+        load_ok = load_process.returncode == 0
+    finally:
+        stop.set()
+        sampler.join()
+        _stop_load(load_process)
+    requests = read_load(out / "load") if load_ok else []
+    journal["load_error"] = None if load_ok else load_errors[-500:]
+    journal["after"] = check(experiment.steady_state_hypothesis, url, requests)
+    journal["deviated"] = not journal["after"]["ok"]
+    return requests
+
+
+def _summarise(
+    journal: dict[str, Any],
+    requests: list[Request],
+    readiness: list[tuple[float, bool]],
+    slo_ms: float,
+    rate: float,
+) -> None:
+    """The cost of each disruption that happened, and the totals."""
     end = max((r.intended for r in requests), default=time.time()) + 1
     done = [e for e in journal["events"] if "result" in e]
     for event, following in zip(done, [*done[1:], None], strict=True):
         window_end = following["t"] if following else end
-        event["impact"] = impact(
-            requests, readiness, event["t"], window_end, load.slo_ms, load.rate
-        ).__dict__
+        event["impact"] = impact(requests, readiness, event["t"], window_end, slo_ms, rate).__dict__
     recoveries = [e["impact"]["time_to_recovery_s"] for e in done]
-    if metrics:
-        for event in done:
-            metrics.recovered(event["action"], event["name"], event["impact"]["time_to_recovery_s"])
     journal["totals"] = {
         "requests": len(requests),
         "availability": availability(requests),
@@ -255,9 +355,3 @@ def run_experiment(
         else max(recoveries),
         "unrecovered": sum(r is None for r in recoveries),
     }
-    journal["readiness"] = readiness
-    journal["ended"] = time.time()
-    (out / "journal.json").write_text(json.dumps(journal, indent=2, default=str))
-    if requests:
-        plot_timeline(requests, journal["events"], load.slo_ms, out / "timeline.png")
-    return journal

@@ -1,9 +1,11 @@
-"""`registry`: export, push, pull, inspect and verify models. One subcommand per verb; every
-failure is one line on stderr and a non-zero exit code (see errors.py)."""
+"""`registry`: export, push, pull, inspect, verify, remove and garbage-collect models. One
+subcommand per verb; every failure is one line on stderr and a non-zero exit code (see
+errors.py)."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -15,6 +17,7 @@ from modelserve_registry.progress import byte_bar, steps
 from modelserve_registry.render import manifest_table, megabytes, summary
 from modelserve_registry.settings import RegistrySettings
 from modelserve_runtime.errors import InvalidReference, NotFound, RegistryError
+from modelserve_runtime.garbage import collect_garbage
 from modelserve_runtime.manifest import Variant
 from modelserve_runtime.references import ModelReference, validate_name
 from modelserve_runtime.store import Registry, read_pulled_manifest
@@ -183,10 +186,39 @@ def cmd_rm(args: argparse.Namespace, registry: Registry, settings: RegistrySetti
         args,
         {"removed": str(ref), "aliases_removed": dropped},
         lambda: out.print(
-            f"removed {ref}" + (f" and alias {', '.join(dropped)}" if dropped else "")
+            f"removed {ref}"
+            + (f" and alias {', '.join(dropped)}" if dropped else "")
+            + "; its blobs stay until `registry gc`"
         ),
     )
     return 0
+
+
+def cmd_gc(args: argparse.Namespace, registry: Registry, settings: RegistrySettings) -> int:
+    with steps(not args.json) as step:
+        step(f"looking for blobs no manifest references, older than {args.grace_seconds:g} s")
+        report = collect_garbage(registry, args.grace_seconds, dry_run=args.dry_run)
+    verb = "would delete" if report.dry_run else "deleted"
+    _emit(
+        args,
+        dataclasses.asdict(report),
+        lambda: out.print(
+            f"{verb} {len(report.deleted)} unreferenced blob(s), {megabytes(report.freed_bytes)}; "
+            f"kept {len(report.kept_young)} younger than {args.grace_seconds:g} s and "
+            f"{report.referenced} referenced"
+        ),
+    )
+    return 0
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
+    return value
 
 
 def cmd_bootstrap(args: argparse.Namespace, registry: Registry, settings: RegistrySettings) -> int:
@@ -275,9 +307,28 @@ def build_parser(settings: RegistrySettings) -> argparse.ArgumentParser:
     cmd.add_argument("alias")
     cmd = command("verify", cmd_verify, "re-hash stored blobs; non-zero exit if any is corrupt")
     cmd.add_argument("names", nargs="*")
-    cmd = command("rm", cmd_rm, "delete a version (and blobs no other version uses)")
+    cmd = command(
+        "rm",
+        cmd_rm,
+        "delete a version's manifest; its number is never reused and its blobs stay until "
+        "`registry gc`",
+    )
     cmd.add_argument("ref", help="NAME:VERSION")
     cmd.add_argument("--force", action="store_true", help="also drop aliases pointing at it")
+    cmd = command(
+        "gc",
+        cmd_gc,
+        "delete blobs no version references and older than the grace period (one gc at a "
+        "time; safe beside pushes that finish within the grace period)",
+    )
+    cmd.add_argument(
+        "--grace-seconds",
+        type=_seconds,
+        default=settings.gc_grace_seconds,
+        help="keep unreferenced blobs younger than this: a push uploads its blobs before its "
+        "manifest references them (env REGISTRY_GC_GRACE_SECONDS, default %(default)g)",
+    )
+    cmd.add_argument("--dry-run", action="store_true", help="report, delete nothing")
     cmd = command(
         "bootstrap",
         cmd_bootstrap,

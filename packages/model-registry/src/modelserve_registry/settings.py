@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import Field
 
+from modelserve_runtime.garbage import DEFAULT_GRACE_SECONDS
 from modelserve_runtime.settings import StoreSettings
 
 
@@ -27,4 +28,10 @@ class RegistrySettings(StoreSettings):
     )
     eval_limit: int | None = Field(
         default=None, ge=1, description="Score only the first N rows of the eval CSV."
+    )
+    gc_grace_seconds: float = Field(
+        default=DEFAULT_GRACE_SECONDS,
+        ge=0,
+        description="`registry gc` keeps unreferenced blobs younger than this (pushes in "
+        "progress upload blobs before their manifest references them).",
     )

@@ -145,7 +145,7 @@ def _bootstrap_missing(settings: PredictorSettings, registry: Registry, plans: l
 def prepare(settings: PredictorSettings) -> list[str]:
     """Bootstrap missing default models, pull and verify every configured one. Returns one
     line per model saying what will be served where."""
-    from modelserve_predictor.models import fetch
+    from modelserve_predictor.models import default_variant, fetch
     from modelserve_predictor.plan import worker_plans
     from modelserve_runtime.settings import StoreSettings
 
@@ -158,10 +158,11 @@ def prepare(settings: PredictorSettings) -> list[str]:
         devices = sorted({p.models[config.name] for p in plans}, key=str)
         manifest = registry.manifest(config.ref)
         for device in devices:
-            folder = fetch(registry, manifest, config, device, cache)
+            fetch(registry, manifest, config, device, cache)  # pulled and verified now
+            variant = (config.variant or default_variant(device)).value
             workers = [p.worker_index for p in plans if p.models[config.name] == device]
             lines.append(
-                f"{manifest.name}:{manifest.version} {folder.name} on {device} "
+                f"{manifest.name}:{manifest.version} {variant} on {device} "
                 f"(workers {','.join(map(str, workers))}, "
                 f"{plans[0].threads} threads each)" + (" SYNTHETIC" if manifest.synthetic else "")
             )

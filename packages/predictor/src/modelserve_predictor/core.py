@@ -55,6 +55,8 @@ class Predictor:
             self.slots[config.name] = ModelSlot(config, self.placement(config.name), metrics)
         self.applied_generation = 0
         self._task: asyncio.Task | None = None
+        self._retry_at: dict[str, float] = {}  # model -> when to try loading it again
+        self._backoff: dict[str, float] = {}
 
     def placement(self, name: str) -> Placement:
         device = self.plan.models.get(name, self.plan.device)
@@ -93,7 +95,7 @@ class Predictor:
         for slot in self.slots.values():
             await slot.warm_up()
         self._report()
-        if self.registry is not None and self._task is None:
+        if self._task is None:  # also when the registry was unreachable: it retries
             self._task = asyncio.get_running_loop().create_task(self._follow(), name="follow")
 
     @property
@@ -101,7 +103,7 @@ class Predictor:
         """Every wanted model has a serving copy (a swap in progress keeps it ready: the old
         copy serves; `swap: drain` windows answer 503 for that model only)."""
         return all(
-            slot.serving is not None or slot.replacing or not slot.wanted
+            slot.serving is not None or (slot.replacing and slot.served_before) or not slot.wanted
             for slot in self.slots.values()
         )
 
@@ -156,6 +158,7 @@ class Predictor:
             try:
                 if self.control and self.control.wanted()["generation"] > self.applied_generation:
                     await self.apply_wanted()
+                await self._retry_unavailable()
                 if time.monotonic() >= next_alias_check:
                     await self._follow_aliases()
                     next_alias_check = time.monotonic() + self.settings.alias_poll_s
@@ -168,6 +171,8 @@ class Predictor:
 
     async def apply_wanted(self) -> None:
         assert self.control is not None
+        if self.registry is None:
+            return  # _retry_unavailable opens it first
         wanted = self.control.wanted()
         for name, (config, loaded) in self._wanted(wanted["models"]).items():
             # retry=True: an explicit change tries again even a version that failed before
@@ -175,7 +180,35 @@ class Predictor:
         self.applied_generation = max(self.applied_generation, wanted["generation"])
         self._report()
 
+    async def _retry_unavailable(self) -> None:
+        """A wanted model with no serving copy (the registry was down at start, a load
+        failed) is tried again with exponential backoff, 1 s doubling to 30 s."""
+        now = time.monotonic()
+        for slot in list(self.slots.values()):
+            if not slot.wanted or slot.serving is not None or slot.replacing:
+                continue
+            if now < self._retry_at.get(slot.name, 0.0):
+                continue
+            if self.registry is None:
+                try:
+                    self.registry = Registry.open(
+                        self.registry_uri, s3_endpoint_url=self.s3_endpoint_url
+                    )
+                except RegistryError as exc:
+                    slot.reason = f"registry unreachable: {exc}"
+            if self.registry is not None:
+                await self._ensure(slot, slot.config, True, retry=True)
+            if slot.serving is None:
+                backoff = min(30.0, 2 * self._backoff.get(slot.name, 0.5))
+                self._backoff[slot.name] = backoff
+                self._retry_at[slot.name] = time.monotonic() + backoff
+            else:
+                self._backoff.pop(slot.name, None)
+                self._report()
+
     async def _follow_aliases(self) -> None:
+        if self.registry is None:
+            return
         changed = False
         for slot in list(self.slots.values()):
             if slot.wanted and follows(slot.config.ref):

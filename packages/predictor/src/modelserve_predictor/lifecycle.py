@@ -72,6 +72,7 @@ class ModelSlot:
         self.failed: tuple[int, str] | None = None  # (version, variant) not to retry
         self.retiring = 0  # old copies still finishing their requests
         self.replacing = False  # a change is under way (the model may be briefly unavailable)
+        self.served_before = False  # some copy was ready once (a drain swap keeps readiness)
         self._lock = asyncio.Lock()  # one change at a time
         self._set_state("LOADING")
         if metrics:  # counters from 0, so that increase() counts a worker's first swap too
@@ -113,6 +114,7 @@ class ModelSlot:
             self.serving = None
             self._set_state("UNAVAILABLE")
             return
+        self.served_before = True
         self._set_state("READY")
 
     async def ensure(
@@ -203,6 +205,7 @@ class ModelSlot:
             self._set_state("READY" if self.serving is not None else "UNAVAILABLE")
             raise LoadRefused(f"model {self.name!r}: {self.reason}") from None
         self.serving = copy  # the switch: every request from here on uses the new copy
+        self.served_before = True
         if started is None:  # a fallback: keep saying why the change failed
             self._set_state("READY")
             return

@@ -2,20 +2,50 @@
 S3-compatible bucket through s3fs. Keys are '/'-separated and already validated.
 
 The only primitives the registry needs are atomic whole-object writes and one exclusive
-create (for allocating version numbers); both exist natively on a POSIX filesystem
-(rename, link) and on S3 (PUT is atomic; If-None-Match: * is exclusive)."""
+create (for allocating version numbers and taking the gc lock); both exist natively on a
+POSIX filesystem (rename, link) and on S3 (PUT is atomic; If-None-Match: * is exclusive).
+Every object has a modification time (mtime; S3 LastModified) that `touch` refreshes: gc's
+grace period is measured with it."""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import json
+import math
 import os
 import shutil
+import socket
+import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, NamedTuple, Protocol
 
-from modelserve_runtime.errors import NotFound, StoreUnavailable
+from modelserve_runtime.errors import NotFound, StoreLocked, StoreUnavailable
+
+
+class ObjectInfo(NamedTuple):
+    modified: float  # seconds since the epoch, by the store's clock
+    size: int
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A held store lock: `started` is the store's clock when it was taken (the lock object's
+    own modification time, so a skewed client clock does not matter); `expires` is this
+    machine's clock (infinite for a local lock, which the kernel drops if its holder dies)."""
+
+    key: str
+    started: float
+    expires: float
+
+
+def _holder(ttl_s: float) -> bytes:
+    return json.dumps(
+        {"host": socket.gethostname(), "pid": os.getpid(), "expires": time.time() + ttl_s}
+    ).encode()
 
 
 class Backend(Protocol):
@@ -29,6 +59,10 @@ class Backend(Protocol):
     def size(self, key: str) -> int: ...
     def children(self, prefix: str) -> list[str]: ...
     def delete(self, key: str) -> None: ...
+    def touch(self, key: str) -> None: ...
+    def modified(self, key: str) -> float: ...
+    def listing(self, prefix: str) -> dict[str, ObjectInfo]: ...
+    def lock(self, name: str, ttl_s: float) -> contextlib.AbstractContextManager[Lease]: ...
 
 
 class LocalBackend:
@@ -103,6 +137,48 @@ class LocalBackend:
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
+    def touch(self, key: str) -> None:
+        try:
+            os.utime(self._path(key))
+        except FileNotFoundError:
+            raise NotFound(f"{key} not found in {self.description}") from None
+
+    def modified(self, key: str) -> float:
+        try:
+            return self._path(key).stat().st_mtime
+        except FileNotFoundError:
+            raise NotFound(f"{key} not found in {self.description}") from None
+
+    def listing(self, prefix: str) -> dict[str, ObjectInfo]:
+        found = {}
+        for path in self._path(prefix).rglob("*"):
+            with contextlib.suppress(FileNotFoundError):  # deleted while we list
+                stat = path.stat()
+                if path.is_file():
+                    found[path.relative_to(self.root).as_posix()] = ObjectInfo(
+                        stat.st_mtime, stat.st_size
+                    )
+        return found
+
+    @contextlib.contextmanager
+    def lock(self, name: str, ttl_s: float) -> Iterator[Lease]:
+        """An exclusive flock on `locks/<name>.lock`. The file stays (deleting a flocked file
+        lets a second holder lock a fresh inode); the kernel releases it if we die."""
+        path = self._path(f"locks/{name}.lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(os.open(path, os.O_RDWR | os.O_CREAT, 0o644), "r+b") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = handle.read().decode(errors="replace").strip() or "holder unknown"
+                raise StoreLocked(
+                    f"{name} is already running on {self.description} ({holder})"
+                ) from None
+            handle.truncate(0)
+            handle.write(_holder(ttl_s))
+            handle.flush()
+            yield Lease(f"locks/{name}.lock", os.fstat(handle.fileno()).st_mtime, math.inf)
+
 
 class S3Backend:
     def __init__(self, uri: str, endpoint_url: str | None = None) -> None:
@@ -112,6 +188,7 @@ class S3Backend:
         if not self.base:
             raise StoreUnavailable(f"invalid S3 registry URI {uri!r}: expected s3://bucket/prefix")
         self.description = f"s3://{self.base}"
+        self.endpoint_url = endpoint_url
         client_kwargs = {"endpoint_url": endpoint_url} if endpoint_url else {}
         self.fs = s3fs.S3FileSystem(
             client_kwargs=client_kwargs,
@@ -181,6 +258,79 @@ class S3Backend:
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.fs.rm_file(self._path(key))
+
+    def touch(self, key: str) -> None:
+        # S3 has no utime: a server-side copy onto itself (new metadata) sets LastModified.
+        # It fails for objects over 5 GB; the registry then uploads the file again.
+        try:
+            self.fs.setxattr(self._path(key), touched=str(time.time()))
+        except FileNotFoundError:
+            raise NotFound(f"{key} not found in {self.description}") from None
+
+    def modified(self, key: str) -> float:
+        try:
+            return self.fs.info(self._path(key))["LastModified"].timestamp()
+        except FileNotFoundError:
+            raise NotFound(f"{key} not found in {self.description}") from None
+
+    def listing(self, prefix: str) -> dict[str, ObjectInfo]:
+        try:
+            entries = self.fs.find(self._path(prefix), detail=True)
+        except FileNotFoundError:
+            return {}
+        return {
+            path.removeprefix(f"{self.base}/"): ObjectInfo(
+                info["LastModified"].timestamp(), int(info["size"])
+            )
+            for path, info in entries.items()
+            if info.get("type") == "file"
+        }
+
+    @contextlib.contextmanager
+    def lock(self, name: str, ttl_s: float) -> Iterator[Lease]:
+        """An exclusive-create lock object holding its expiry, deleted at the end."""
+        lease = self._take_lock(f"locks/{name}", ttl_s)
+        try:
+            yield lease
+        finally:
+            self.delete(lease.key)
+
+    def _take_lock(self, folder: str, ttl_s: float, attempts: int = 5) -> Lease:
+        """Generations `<folder>/<n>.json`: the highest is the lock. An expired holder (it
+        crashed) is taken over by creating generation n+1, so two takers cannot both win; a
+        lock released while we looked is looked at again."""
+        for _ in range(attempts):
+            held = sorted(
+                int(entry.removesuffix(".json"))
+                for entry in self.children(folder)
+                if entry.removesuffix(".json").isdigit()
+            )
+            generation = held[-1] if held else 0
+            if held:
+                try:
+                    holder = json.loads(self.read_bytes(f"{folder}/{generation}.json"))
+                except NotFound:
+                    continue
+                except ValueError:
+                    holder = {}
+                if not isinstance(holder, dict):
+                    holder = {}  # unreadable: treated as expired
+                if float(holder.get("expires", 0)) > time.time():
+                    raise StoreLocked(
+                        f"{folder.rsplit('/', 1)[-1]} is already running on "
+                        f"{self.description} (host {holder.get('host')}, pid "
+                        f"{holder.get('pid')}, lock expires at {holder.get('expires')})"
+                    )
+            key = f"{folder}/{generation + 1}.json"
+            data = _holder(ttl_s)
+            try:
+                self.write_bytes(key, data, exclusive=True)
+            except FileExistsError:
+                continue
+            for stale in held:
+                self.delete(f"{folder}/{stale}.json")
+            return Lease(key, self.modified(key), json.loads(data)["expires"])
+        raise StoreLocked(f"could not take the lock {folder} on {self.description}")
 
 
 def open_backend(uri: str, *, s3_endpoint_url: str | None = None) -> Backend:

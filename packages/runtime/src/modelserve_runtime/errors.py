@@ -59,3 +59,10 @@ class DeviceUnavailable(RegistryError):
 
     exit_code = 10
     http_status = 503
+
+
+class StoreLocked(RegistryError):
+    """Another process holds the store's lock for this operation (a `registry gc` is running)."""
+
+    exit_code = 11
+    http_status = 409

@@ -3,10 +3,13 @@
 Layout under REGISTRY_URI:
     blobs/sha256/<2 hex>/<64 hex>        file contents, named by their digest
     models/<name>/versions/<n>.json      manifest of version n (written last, exclusively)
+    models/<name>/allocated/<n>.json     marker: number n was given out (never deleted)
     models/<name>/aliases/<alias>.json   {"version": n}
+    locks/                               the gc lock (garbage.py)
 
 A version becomes visible only when its manifest exists, and the manifest is written after
-every blob it names, so a reader never sees a half-pushed version."""
+every blob it names, so a reader never sees a half-pushed version. Removing a version deletes
+its manifest only; `collect_garbage` (garbage.py) deletes blobs nothing references."""
 
 from __future__ import annotations
 
@@ -109,12 +112,21 @@ class Registry:
     def put_file(
         self, local_path: Path, relative_path: str, progress: Progress | None = None
     ) -> FileEntry:
-        """Store one file by content; returns its manifest entry. Idempotent."""
+        """Store one file by content; returns its manifest entry. Idempotent.
+
+        A blob that is already stored is touched instead: it may be an orphan of a removed
+        version, and gc's grace period must count from now, when this push starts using it."""
         check_safe_file(relative_path)
         digest = sha256_file(local_path, progress)
         size = local_path.stat().st_size
         key = _blob_key(digest)
-        if not (self.backend.exists(key) and self.backend.size(key) == size):
+        try:
+            stored = self.backend.size(key) == size
+            if stored:
+                self.backend.touch(key)
+        except (OSError, NotFound):  # absent, deleted by gc meanwhile, or too big to touch
+            stored = False
+        if not stored:
             self.backend.upload(local_path, key)
         return FileEntry(path=relative_path, sha256=digest, size=size)
 
@@ -169,21 +181,27 @@ class Registry:
     # -- versions ----------------------------------------------------------------------
 
     def publish(self, draft: ModelManifest, attempts: int = 20) -> ModelManifest:
-        """Give `draft` the next free version and write its manifest exclusively.
+        """Give `draft` a new version number and write its manifest exclusively.
 
-        Two concurrent pushes of one name race on the exclusive create; the loser takes the
-        next number, so both succeed with distinct versions."""
+        The number is claimed first with an exclusive create of `allocated/<n>.json`, which
+        `remove` never deletes: a removed version's number is never given out again (S3 has
+        no atomic rename or compare-and-swap for a counter, but it has exclusive create). Two
+        concurrent pushes of one name race on that create; the loser takes the next number."""
         validate_name(draft.name)
         missing = [d for d in draft.blobs if not self.backend.exists(_blob_key(d))]
         if missing:
             raise IntegrityError(f"cannot publish {draft.name}: blobs missing: {missing[:3]}")
         for _ in range(attempts):
-            existing = self.versions(draft.name)
-            version = (max(existing) if existing else 0) + 1
-            manifest = draft.model_copy(
-                update={"version": version, "created_at": dt.datetime.now(dt.UTC)}
-            )
+            version = max([0, *self.versions(draft.name), *self._allocated(draft.name)]) + 1
+            now = dt.datetime.now(dt.UTC)
+            manifest = draft.model_copy(update={"version": version, "created_at": now})
             try:
+                self.backend.write_bytes(
+                    f"models/{draft.name}/allocated/{version}.json",
+                    json.dumps({"version": version, "allocated_at": now.isoformat()}).encode(),
+                    exclusive=True,
+                )
+                # Exclusive too: a store written before markers existed has versions without one.
                 self.backend.write_bytes(
                     f"models/{draft.name}/versions/{version}.json",
                     manifest.model_dump_json(indent=2).encode(),
@@ -195,6 +213,10 @@ class Registry:
         raise VersionConflict(
             f"could not allocate a version of {draft.name} after {attempts} tries"
         )
+
+    def _allocated(self, name: str) -> list[int]:
+        stems = [e.removesuffix(".json") for e in self.backend.children(f"models/{name}/allocated")]
+        return [int(stem) for stem in stems if stem.isdigit()]
 
     def models(self) -> list[str]:
         return [n for n in self.backend.children("models") if self.versions(n)]
@@ -250,10 +272,11 @@ class Registry:
         )
 
     def remove(self, name: str, version: int | str, *, force: bool = False) -> list[str]:
-        """Delete a version; blobs no other version uses are deleted too. Returns the alias
-        names that pointed at it (refused unless `force`)."""
+        """Delete a version's manifest (its number stays allocated, its blobs stay until
+        `collect_garbage`). Returns the alias names that pointed at it (refused unless
+        `force`)."""
         name, version = validate_name(name), validate_version(version)
-        manifest = self.manifest(ModelReference(name, version=version))
+        self.resolve(ModelReference(name, version=version))
         pointing = [a for a, v in self.aliases(name).items() if v == version]
         if pointing and not force:
             raise VersionConflict(
@@ -262,12 +285,6 @@ class Registry:
         for alias in pointing:
             self.backend.delete(f"models/{name}/aliases/{alias}.json")
         self.backend.delete(f"models/{name}/versions/{version}.json")
-        still_used: set[str] = set()
-        for other in self.models():
-            for v in self.versions(other):
-                still_used |= self.manifest(ModelReference(other, version=v)).blobs
-        for digest in manifest.blobs - still_used:
-            self.backend.delete(_blob_key(digest))
         return pointing
 
     # -- integrity -----------------------------------------------------------------------
@@ -305,7 +322,16 @@ class Registry:
 
         Files are staged in a hidden folder and moved in only when all of them verified, and
         `manifest.json` is written last: a folder with a manifest is complete."""
-        manifest = self.manifest(ref)
+        return self.pull_manifest(self.manifest(ref), variant, dest, progress)
+
+    def pull_manifest(
+        self,
+        manifest: ModelManifest,
+        variant: Variant | str,
+        dest: Path,
+        progress: Progress | None = None,
+    ) -> Path:
+        """`pull` of a manifest already read: exactly the blobs it names."""
         chosen = manifest.variant(variant)
         entries = [*manifest.tokenizer_files, *chosen.files]
         dest.mkdir(parents=True, exist_ok=True)
@@ -322,11 +348,17 @@ class Registry:
                 final = dest / entry.path
                 final.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(staging / entry.path, final)
-            pulled = manifest.model_copy(update={"variants": {chosen.variant: chosen}})
+            pulled = pulled_manifest(manifest, chosen.variant)
             (dest / PULLED_MANIFEST).write_text(pulled.model_dump_json(indent=2))
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return dest
+
+
+def pulled_manifest(manifest: ModelManifest, variant: Variant | str) -> ModelManifest:
+    """What a pulled folder's `manifest.json` holds: the version with only that variant."""
+    chosen = manifest.variant(variant)
+    return manifest.model_copy(update={"variants": {chosen.variant: chosen}})
 
 
 def read_pulled_manifest(folder: Path) -> ModelManifest:
