@@ -78,7 +78,7 @@ def test_what_the_predictor_writes_is_under_the_pods_empty_dirs(
     bentoml_home = pod_root / env["BENTOML_HOME"].lstrip("/")
     cache = pod_root / env["REGISTRY_CACHE_DIR"].lstrip("/")
     # BentoML's multiprocess metrics and the pulled model went where the pod mounts them
-    assert list((bentoml_home / "prometheus_multiproc_dir").glob("*.db"))
+    assert list(bentoml_home.glob("servers/*/prometheus_multiproc_dir/*.db"))  # one per server
     assert list((cache / "pulled" / "tiny").rglob("*.onnx"))
     mounts = {
         m["mountPath"]

@@ -77,16 +77,16 @@ def client_p99():
 
 
 def worker_processes():
-    # A SIGKILLed worker leaves its multiprocess series behind (BentoML cannot mark it dead),
-    # so "workers alive" cannot be read from them; processes started per worker slot can: each
-    # restart adds a pid. A step up is a worker that died and came back.
+    # Each worker process counts its own start; a dead process's count stays in the
+    # multiprocess folder, so the sum per slot is the processes that have served it. A step up
+    # is a worker that died and came back.
     return graph(
         "Worker processes started",
         "Processes that have served each worker slot: +1 at every worker restart.",
         "short",
         [
             (
-                f"count by (worker) (count by (worker, pid) ({m.MODEL_INFO}))",
+                f"sum by (worker) ({m.WORKER_STARTS_TOTAL})",
                 "worker {{worker}}",
             )
         ],

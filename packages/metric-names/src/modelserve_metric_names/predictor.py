@@ -60,6 +60,9 @@ SWAP_RESULTS = ("ok", "failed")
 MODEL_SWAP_SECONDS = f"{PREFIX}_model_swap_seconds"
 SWAP_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 
+# Worker processes started, per worker slot (a counter: a dead process's count stays).
+WORKER_STARTS_TOTAL = f"{PREFIX}_worker_starts_total"
+
 # The gRPC endpoint (BentoML's HTTP metrics do not see it).
 GRPC_LABELS = ("method", "code")
 GRPC_REQUESTS_TOTAL = f"{PREFIX}_grpc_requests_total"

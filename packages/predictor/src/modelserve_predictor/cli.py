@@ -200,8 +200,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         RESOLVED_ENV: settings.to_env(),
         "TOKENIZERS_PARALLELISM": "false",
         # BentoML keeps (and empties at start) its Prometheus multiprocess folder under
-        # BENTOML_HOME: one home per server, so two servers never mix or reset their metrics.
-        "BENTOML_HOME": str(settings.control_dir / "bentoml"),
+        # BENTOML_HOME: one home per server (per port, under the configured home, so that a
+        # pod's writes stay on its mounts), so two servers never mix or reset their metrics.
+        "BENTOML_HOME": str(
+            Path(os.environ.get("BENTOML_HOME") or Path.home() / "bentoml")
+            / "servers"
+            / str(settings.port)
+        ),
     }
     if "CUDA_VISIBLE_DEVICES" in os.environ:
         env["PREDICTOR_PARENT_CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]

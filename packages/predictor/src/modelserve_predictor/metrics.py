@@ -36,6 +36,7 @@ from modelserve_metric_names.predictor import (
     SWAP_BUCKETS,
     TOKEN_BUCKETS,
     TRUNCATED_TOTAL,
+    WORKER_STARTS_TOTAL,
 )
 
 
@@ -59,6 +60,7 @@ class Metrics:
     swap_seconds: Any
     grpc_requests_total: Any
     grpc_request_seconds: Any
+    worker_starts_total: Any
 
     @classmethod
     def create(cls) -> Metrics:
@@ -149,6 +151,9 @@ class Metrics:
             ),
             grpc_requests_total=Counter(
                 GRPC_REQUESTS_TOTAL, "gRPC calls by method and status code", GRPC_LABELS
+            ),
+            worker_starts_total=Counter(
+                WORKER_STARTS_TOTAL, "Worker processes started, per worker slot", ("worker",)
             ),
             grpc_request_seconds=Histogram(
                 GRPC_REQUEST_SECONDS,

@@ -73,6 +73,7 @@ class Predictor:
         _pin_gpus(plan.cuda_visible_devices)
         forget_dead_workers()  # a replaced worker's live gauges go with it
         self.metrics = Metrics.create()
+        self.metrics.worker_starts_total.labels(worker=str(index)).inc()
         predictor = core.Predictor(SETTINGS, plan, self.metrics, workers=len(PLANS))
         predictor.load()
         self.plane = DataPlane(predictor)
