@@ -95,7 +95,13 @@ with Registry.from_settings().backend.lock("gc", float(sys.argv[1])):
 def test_one_gc_at_a_time_and_a_dead_holder_does_not_block_forever(registry: Registry) -> None:
     env = store_env(registry)
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, "2"], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
+        # a 20 s lease: long enough for the gc below to start on a slow machine while it
+        # holds, short enough to wait out once the holder is dead
+        [sys.executable, "-c", HOLD_LOCK, "20"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
@@ -120,10 +126,10 @@ def test_one_gc_at_a_time_and_a_dead_holder_does_not_block_forever(registry: Reg
         try:
             collect_garbage(registry, 0)
         except StoreLocked:
-            return False  # S3: until the dead holder's lock expires (2 s)
+            return False  # S3: until the dead holder's lease expires (20 s)
         return True
 
-    assert wait_until(gc_runs, timeout=30)
+    assert wait_until(gc_runs, timeout=120)
     if registry.location.startswith("s3://"):
         assert registry.backend.children("locks/gc") == []  # released at the end
 
