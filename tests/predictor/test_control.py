@@ -44,3 +44,13 @@ def test_a_worker_that_never_applies_names_itself_in_the_timeout(tmp_path) -> No
     control.report(generation, {})
     with pytest.raises(NotReady, match="workers 2 did not apply"):
         asyncio.run(control.wait_for(generation, timeout_s=0.3))
+
+
+def test_changed_says_yes_once_per_rewrite_of_the_wanted_file(tmp_path) -> None:
+    reader = ControlDir(tmp_path, worker=1, workers=2)
+    writer = ControlDir(tmp_path, worker=2, workers=2)
+    assert not reader.changed()  # nothing written yet
+    writer.change(lambda m: m.__setitem__("a", {"loaded": True}))
+    assert reader.changed() and not reader.changed()
+    writer.change(lambda m: m.__setitem__("a", {"loaded": False}))
+    assert reader.changed()  # a new file (atomic replace): a new inode

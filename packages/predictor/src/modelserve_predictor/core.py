@@ -55,6 +55,7 @@ class Predictor:
             self.slots[config.name] = ModelSlot(config, self.placement(config.name), metrics)
         self.applied_generation = 0
         self._task: asyncio.Task | None = None
+        self._behind = False
         self._retry_at: dict[str, float] = {}  # model -> when to try loading it again
         self._backoff: dict[str, float] = {}
 
@@ -156,8 +157,13 @@ class Predictor:
         while True:
             await asyncio.sleep(CONTROL_TICK_S)
             try:
-                if self.control and self.control.wanted()["generation"] > self.applied_generation:
-                    await self.apply_wanted()
+                if self.control and (self.control.changed() or self._behind):
+                    # _behind: a change seen but not applied yet (an apply that failed is
+                    # tried again on the next tick, not only at the next rewrite)
+                    self._behind = self.control.wanted()["generation"] > self.applied_generation
+                    if self._behind:
+                        await self.apply_wanted()
+                        self._behind = False
                 await self._retry_unavailable()
                 if time.monotonic() >= next_alias_check:
                     await self._follow_aliases()
