@@ -13,6 +13,7 @@ PROTO = Path(__file__).with_name("grpc_predict_v2.proto")
 def compile_to(out: Path) -> None:
     from grpc_tools import protoc
 
+    out.mkdir(parents=True, exist_ok=True)  # protoc refuses a missing output folder
     args = [
         "grpc_tools.protoc",
         f"-I{PACKAGE_ROOT}",
