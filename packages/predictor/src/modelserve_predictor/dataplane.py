@@ -260,7 +260,10 @@ class DataPlane:
         if version is not None and alias is not None:
             raise BadRequest("give a version or an alias, not both")
         slot = self.predictor.slots.get(name)
-        base = slot.config if slot else ModelConfig(ref=name)
+        try:
+            base = slot.config if slot else ModelConfig(ref=name)
+        except ValueError as exc:  # pydantic's ValidationError: not a model name
+            raise BadRequest(f"{name!r} is not a model name: {_first_error(exc)}") from None
         try:
             reference = ModelReference.parse(base.ref)
             if version is not None:
@@ -345,3 +348,10 @@ class DataPlane:
         await predictor.apply_wanted()
         reports = await control.wait_for(generation, self.settings.repository_timeout_s)
         return previous, {w: r["models"].get(name, {}) for w, r in reports.items()}
+
+
+def _first_error(exc: ValueError) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors) and errors():
+        return str(errors()[0].get("msg", exc)).removeprefix("Value error, ")
+    return str(exc).splitlines()[0]

@@ -7,6 +7,7 @@ and turn an `InferResponse` back with `encode_tensor`; nothing here knows about 
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -74,12 +75,21 @@ class InferResponse:
     parameters: dict[str, Parameter] = field(default_factory=dict)
 
 
+MAX_DIMS = 32  # and each dimension an int64, as in the gRPC proto: products stay printable
+INT64_MAX = 2**63 - 1
+
+
 def check_shape(shape: Any) -> tuple[int, ...]:
     if not isinstance(shape, Sequence) or isinstance(shape, str | bytes):
         raise BadRequest(f"tensor shape must be a list of integers, got {shape!r}")
     dims = tuple(shape)
-    if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in dims):
-        raise BadRequest(f"tensor shape must hold non-negative integers, got {list(dims)!r}")
+    if len(dims) > MAX_DIMS:
+        raise BadRequest(f"tensor shape has {len(dims)} dimensions (at most {MAX_DIMS})")
+    if not all(
+        isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= INT64_MAX for d in dims
+    ):
+        # not echoed: a 5,000-digit integer cannot even be printed
+        raise BadRequest("tensor shape must hold integers from 0 to 2**63-1 (int64)")
     return dims
 
 
@@ -160,7 +170,8 @@ def decode_texts(tensor: InputTensor) -> list[str]:
         elements: list[Any] = split_bytes_elements(tensor.raw)
     else:
         elements = _flatten(list(tensor.data or []))
-    expected = int(np.prod(tensor.shape)) if tensor.shape else 1
+    # Python integers: numpy's int64 product wraps ([2**63-1, 2**63-1] "holds" 1 element)
+    expected = math.prod(tensor.shape) if tensor.shape else 1
     if expected != len(elements):
         raise BadRequest(
             f"input shape {list(tensor.shape)} holds {expected} elements but "

@@ -58,6 +58,10 @@ def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
         raise BadRequest(f"the {encoding} body is corrupt: {exc}") from None
     if len(out) > limit or inflater.unconsumed_tail:
         raise PayloadTooLarge(f"the request body inflates past {limit} bytes")
+    if not inflater.eof:  # cut short: no end of stream (gzip: no checksum and length)
+        raise BadRequest(f"the {encoding} body is truncated")
+    if inflater.unused_data:
+        raise BadRequest(f"the {encoding} body has {len(inflater.unused_data)} bytes after its end")
     return out
 
 
