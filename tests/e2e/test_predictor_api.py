@@ -409,3 +409,55 @@ def test_a_body_that_stops_arriving_gets_408_not_a_hang(server: Server) -> None:
         assert json.loads(body)["type"] == "RequestTimeout"
         assert waited < 20  # body_timeout_s is 2 here; the request timeout would be 30
     assert server.post("/analyze-sentiment", json={"text": "after"}).status_code == 200
+
+
+def _series_sum(exposition: str, name: str, *needles: str) -> float:
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in exposition.splitlines()
+        if line.startswith(name + "{") and all(n in line for n in needles)
+    )
+
+
+def test_a_client_that_disconnects_takes_its_queued_texts_with_it(server: Server) -> None:
+    def computed_and_cancelled() -> tuple[float, float]:
+        exposition = server.get("/metrics").text
+        model = 'model="big-batch"'
+        return (
+            _series_sum(exposition, metrics.BATCH_SIZE + "_sum", model),
+            _series_sum(exposition, metrics.REQUESTS_TOTAL, model, 'outcome="cancelled"'),
+        )
+
+    computed_before, cancelled_before = computed_and_cancelled()
+    texts = ["a long text that takes the big model some milliseconds " * 70] * 8
+
+    def give_up_early(_: int) -> str:
+        try:  # far less than the queue of 40 x 8 long texts takes: the client leaves
+            return str(
+                httpx.post(
+                    f"{server.url}/analyze-sentiment",
+                    json={"texts": texts, "model": "big-batch"},
+                    timeout=0.25,
+                ).status_code
+            )
+        except httpx.TimeoutException:
+            return "gave up"
+
+    with ThreadPoolExecutor(40) as pool:
+        outcomes = list(pool.map(give_up_early, range(40)))
+    assert outcomes.count("gave up") >= 10, outcomes
+    deadline = time.monotonic() + 60  # until every worker has settled its queue
+    while True:
+        exposition = server.get("/metrics").text
+        busy = _series_sum(exposition, metrics.REQUESTS_IN_PROGRESS, 'model="big-batch"')
+        if not busy or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert busy == 0, "requests whose clients left are still in progress"
+    computed, cancelled = computed_and_cancelled()
+    assert cancelled > cancelled_before  # counted as cancelled, not as served
+    sent_and_dropped = outcomes.count("gave up") * len(texts)
+    # texts already in a running batch are finished; the rest were never computed
+    assert computed - computed_before < 40 * len(texts) - sent_and_dropped / 2
+    answer = server.post("/analyze-sentiment", json={"text": "still fine", "model": "big-batch"})
+    assert answer.status_code == 200

@@ -262,3 +262,70 @@ def test_two_servers_on_one_host_keep_their_own_metrics(
         assert embed_requests(guarded) == before >= 3
     finally:
         stop_server(other)
+
+
+def test_sigterm_refuses_new_connections_answers_admitted_requests_and_exits_in_time(
+    tmp_path: Path, e2e_registry: Path
+) -> None:
+    import socket
+    from concurrent.futures import ThreadPoolExecutor
+    from urllib.parse import urlsplit
+
+    import httpx
+
+    drain_s = 5.0
+    config = {
+        "registry_uri": str(e2e_registry),
+        "workers": 2,
+        "drain_s": drain_s,
+        "models": [{"ref": "big-batch"}],
+    }
+    server = start_server(tmp_path, config)
+    address = urlsplit(server.url)
+    texts = ["a long text that keeps the model busy for a while " * 70] * 8
+    try:
+
+        def admitted(_: int) -> int | str:
+            try:  # one connection each: none is an idle keep-alive one the drain may close
+                answer = httpx.post(
+                    f"{server.url}/analyze-sentiment",
+                    json={"texts": texts},
+                    timeout=60,
+                    headers={"Connection": "close"},
+                )
+                if answer.status_code == 200:
+                    return 200
+                return f"{answer.status_code} {answer.json()['type']}"
+            except httpx.HTTPError as exc:
+                return type(exc).__name__
+
+        with ThreadPoolExecutor(24) as pool:
+            calls = [pool.submit(admitted, i) for i in range(24)]
+            deadline = time.monotonic() + 60
+            busy = re.compile(r"^predictor_requests_in_progress\{[^}]*\} [1-9]", re.M)
+            while not busy.search(server.get("/metrics").text):
+                assert time.monotonic() < deadline, "the requests never reached the model"
+                time.sleep(0.05)
+            signalled = time.monotonic()
+            server.process.send_signal(signal.SIGTERM)  # as the kubelet does: the CLI only
+            refused_after = None
+            while refused_after is None and time.monotonic() - signalled < 30:
+                try:
+                    with socket.create_connection((address.hostname, address.port), timeout=10):
+                        pass
+                except ConnectionRefusedError:
+                    refused_after = time.monotonic() - signalled
+            answers = [call.result() for call in calls]
+        code = server.process.wait(timeout=drain_s + 60)
+        exited_after = time.monotonic() - signalled
+    finally:
+        stop_server(server)
+    # every request sent before the signal got an answer: served, or refused by admission
+    # (429: the expected wait exceeds the deadline; 503: the deadline passed in the queue),
+    # none a reset connection or a cancelled drain
+    admission = (200, "429 Overloaded", "503 DeadlineExceeded")
+    assert all(a in admission for a in answers), [a for a in answers if a not in admission]
+    assert answers.count(200) >= 1
+    assert refused_after is not None and refused_after < 10, "new connections were not refused"
+    assert code == 0
+    assert exited_after < drain_s + 30  # drain_s, plus the shutdown hooks, on a slow machine

@@ -47,3 +47,24 @@ def test_a_model_missing_at_start_is_served_once_it_appears(
     waited = asyncio.run(scenario())
     assert slot.state == "READY" and slot.reason is None
     assert waited < 60  # the backoff is capped at 30 s
+
+
+def test_a_model_that_never_loads_is_given_up_after_load_give_up_s(tmp_path: Path) -> None:
+    settings = PredictorSettings(
+        models=[ModelConfig(ref="tiny-sentiment")],
+        registry_uri=str(tmp_path / "never-filled"),
+        cache_dir=tmp_path / "cache",
+        workers=1,
+        gpus=[],
+        load_give_up_s=3.0,
+    )
+    predictor = Predictor(settings, worker_plans(settings)[0])
+    predictor.load()
+    assert predictor.given_up() == []  # retrying, not yet given up: /livez stays 200
+    deadline = time.monotonic() + 60
+    while not (given_up := predictor.given_up()):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert given_up[0].startswith("tiny-sentiment: ") and "registry" in given_up[0]
+    predictor.draining = True  # SIGTERM: not ready whatever the models
+    assert not predictor.ready

@@ -208,18 +208,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
             / str(settings.port)
         ),
     }
+    # A restarted worker imports ~1,000 modules; without bytecode caches it compiles every
+    # one from source again (1.6 s of a 5 s restart budget on 2 cores, measured), so the
+    # server's processes may write them even where the shell says not to.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     if "CUDA_VISIBLE_DEVICES" in os.environ:
         env["PREDICTOR_PARENT_CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
     command = [
         sys.executable,
         "-m",
-        "bentoml",
-        "serve",
+        "modelserve_predictor.supervisor",
         "modelserve_predictor.service:Predictor",
         "--host",
         settings.host,
         "--port",
         str(settings.port),
+        "--drain-s",
+        str(settings.drain_s),
     ]
     process = subprocess.Popen(command, env=env)
 

@@ -58,6 +58,8 @@ class Predictor:
         self._behind = False
         self._retry_at: dict[str, float] = {}  # model -> when to try loading it again
         self._backoff: dict[str, float] = {}
+        self.started = time.monotonic()
+        self.draining = False  # SIGTERM seen: not ready, so that traffic goes elsewhere
 
     def placement(self, name: str) -> Placement:
         device = self.plan.models.get(name, self.plan.device)
@@ -103,10 +105,21 @@ class Predictor:
     def ready(self) -> bool:
         """Every wanted model has a serving copy (a swap in progress keeps it ready: the old
         copy serves; `swap: drain` windows answer 503 for that model only)."""
-        return all(
+        return not self.draining and all(
             slot.serving is not None or (slot.replacing and slot.served_before) or not slot.wanted
             for slot in self.slots.values()
         )
+
+    def given_up(self) -> list[str]:
+        """Wanted models that have not served once in the `load_give_up_s` since this worker
+        started: retrying on is pointless; /livez fails so that the pod is restarted."""
+        if time.monotonic() - self.started < self.settings.load_give_up_s:
+            return []
+        return [
+            f"{slot.name}: {slot.reason or 'not loaded'}"
+            for slot in self.slots.values()
+            if slot.wanted and slot.serving is None and not slot.served_before
+        ]
 
     def problems(self) -> list[str]:
         return [f"{s.name}: {s.reason}" for s in self.slots.values() if s.reason]

@@ -32,6 +32,7 @@ INFERENCE_PREFIXES = ("/analyze-sentiment", "/embed", "/v2/models/", "/v2/reposi
 JSON_TYPES = {"application/json", ""}
 # Triton's binary tensor extension: a JSON header then raw tensors, in one body.
 BINARY_TYPES = {"application/octet-stream", "application/vnd.triton.binary"}
+CLIENT_GONE = "the client disconnected"  # the cancel message that says the cancel is ours
 
 
 def error_response(error: PredictorError) -> JSONResponse:
@@ -104,11 +105,25 @@ class GuardMiddleware:
             return
         seen = 0
         refusal: PredictorError | None = None  # why the body was cut short
+        handler = asyncio.current_task()
+        watching: asyncio.Task | None = None  # waits, once the body is in, for a disconnect
+        finished = False  # the answer was sent: a disconnect after it cancels nothing
+
+        async def until_disconnected() -> Message:
+            message = await receive()
+            while message["type"] != "http.disconnect":
+                message = await receive()
+            if not finished and handler is not None:
+                # The client gave up: its texts leave the queue instead of being computed.
+                handler.cancel(CLIENT_GONE)
+            return message
 
         async def guarded_receive() -> Message:
             """Counts the body as it arrives (chunked uploads declare no size) and gives a
             body that stops arriving `body_timeout_s`, then answers 408 for it."""
-            nonlocal seen, refusal
+            nonlocal seen, refusal, watching
+            if watching is not None:  # the body is in: the next message is the disconnect
+                return await asyncio.shield(watching)
             try:
                 message = await asyncio.wait_for(receive(), self.body_timeout_s)
             except TimeoutError:
@@ -122,19 +137,38 @@ class GuardMiddleware:
                 if seen > self.max_body_bytes:
                     refusal = self._too_large()
                     return {"type": "http.disconnect"}
+                if not message.get("more_body") and is_inference(scope["path"]):
+                    watching = asyncio.get_running_loop().create_task(until_disconnected())
             return message
 
         started = False
 
         async def tracking_send(message: Message) -> None:
-            nonlocal started
+            nonlocal started, finished
             if refusal is not None:
                 return  # the app's answer to a cut-short body is replaced below
             started = started or message["type"] == "http.response.start"
+            finished = message["type"] == "http.response.body" and not message.get("more_body")
             await send(message)
 
-        with contextlib.suppress(ClientDisconnect):
-            await self.app(scope, guarded_receive, tracking_send)
+        try:
+            with contextlib.suppress(ClientDisconnect):
+                await self.app(scope, guarded_receive, tracking_send)
+        except asyncio.CancelledError as cancel:
+            if CLIENT_GONE not in cancel.args or handler is None:
+                raise
+            handler.uncancel()  # ours: nobody is left to answer, but an answer still ends
+            # the request for the middlewares around this one (BentoML's timeout middleware
+            # waits for a first message, 30 s, before it lets the request go); 499 is nginx's
+            # "client closed request", so the HTTP metrics count these too.
+            if not started:
+                await send({"type": "http.response.start", "status": 499, "headers": []})
+                await send({"type": "http.response.body", "body": b""})
+            return
+        finally:
+            finished = True
+            if watching is not None:
+                watching.cancel()
         if refusal is not None and not started:
             await error_response(refusal)(scope, receive, send)
 
@@ -199,9 +233,13 @@ def error_document(status: int, body: bytes, content_type: str) -> dict[str, Any
             detail = found.get("detail")
             if isinstance(detail, list) and detail and isinstance(detail[0], dict):
                 where = ".".join(str(p) for p in detail[0].get("loc", []) if p != "body")
-                text = f"{where or 'body'}: {detail[0].get('msg', 'invalid')}"
-            else:
-                text = str(found.get("error") or found.get("detail") or text)
+                return {
+                    "error": f"{where or 'body'}: {detail[0].get('msg', 'invalid')}",
+                    "type": kind,
+                }
+            # a document of its own (OIP's `{"ready": false}`...): kept, with the two keys added
+            message = found.get("error") or found.get("detail")
+            return {**found, "error": str(message or HTTPStatus(status).phrase), "type": kind}
     return {"error": text or HTTPStatus(status).phrase, "type": kind}
 
 

@@ -7,13 +7,15 @@ its GPUs through CUDA_VISIBLE_DEVICES before any CUDA context exists, then loads
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import signal
 
 import bentoml
 import grpc
 
-from modelserve_predictor import core, grpc_server
+from modelserve_predictor import connections, core, grpc_server
 from modelserve_predictor.dataplane import DataPlane
 from modelserve_predictor.http import (
     GuardMiddleware,
@@ -32,6 +34,8 @@ logging.getLogger("modelserve.predictor").setLevel(logging.INFO)
 SETTINGS = load_settings()
 PLANS = worker_plans(SETTINGS)
 TOKENS = frozenset(SETTINGS.tokens())
+# before BentoML's worker builds its uvicorn server: header timeout, JSON parse errors
+connections.install(SETTINGS.header_timeout_s)
 _current: DataPlane | None = None
 
 
@@ -78,6 +82,7 @@ class Predictor:
         predictor.load()
         self.plane = DataPlane(predictor)
         self.grpc: grpc.aio.Server | None = None
+        self._grpc_stopping: asyncio.Task | None = None
         _current = self.plane
 
     @bentoml.on_startup
@@ -92,15 +97,43 @@ class Predictor:
                 self.metrics,
             )
         await self.plane.predictor.warm_up()
+        self._drain_on_stop_signals()
+
+    def _drain_on_stop_signals(self) -> None:
+        """uvicorn, which owns SIGTERM/SIGINT here, stops taking HTTP requests and lets the
+        admitted ones finish (for `drain_s`); at the same signal this worker also turns not
+        ready and stops taking gRPC calls, letting the admitted ones finish alike."""
+        loop = asyncio.get_running_loop()
+
+        def begin_drain() -> None:
+            self.plane.predictor.draining = True
+            if self.grpc is not None and self._grpc_stopping is None:
+                self._grpc_stopping = loop.create_task(self.grpc.stop(grace=SETTINGS.drain_s))
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous = signal.getsignal(signum)
+
+            def handler(number: int, frame: object, previous: object = previous) -> None:
+                loop.call_soon_threadsafe(begin_drain)
+                if callable(previous):
+                    previous(number, frame)
+
+            signal.signal(signum, handler)
 
     @bentoml.on_shutdown
     async def _close(self) -> None:
-        if self.grpc is not None:
-            await self.grpc.stop(grace=5)
+        if self._grpc_stopping is not None:
+            await self._grpc_stopping
+        elif self.grpc is not None:
+            await self.grpc.stop(grace=SETTINGS.drain_s)
         await self.plane.predictor.close()
 
     async def __is_ready__(self) -> bool:
         return self.plane.ready
+
+    async def __is_alive__(self) -> bool:
+        """False once a wanted model has failed to load for `load_give_up_s`."""
+        return not self.plane.predictor.given_up()
 
     @bentoml.api(route="/analyze-sentiment")
     async def analyze_sentiment(

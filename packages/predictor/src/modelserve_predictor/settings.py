@@ -109,6 +109,25 @@ class PredictorSettings(BaseSettings):
     body_timeout_s: float = Field(
         default=10.0, gt=0, le=60, description="a request body that stops arriving: 408"
     )
+    header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=60,
+        description="a connection that does not finish its request line and headers: closed",
+    )
+    drain_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=300,
+        description="on SIGTERM: new connections refused, /readyz 503, admitted requests "
+        "finish for at most this long, then the rest is cancelled and the workers exit",
+    )
+    load_give_up_s: float = Field(
+        default=900.0,
+        gt=0,
+        description="a wanted model that has not loaded this long after the worker started "
+        "(registry down, load failing) fails /livez, so the orchestrator restarts the pod",
+    )
     access_log: bool = Field(
         default=False, description="BentoML's per-request log lines (cost CPU on small machines)"
     )

@@ -1,0 +1,153 @@
+"""What uvicorn's HTTP/1.1 protocol does before any application code runs, made safe:
+
+- a connection that does not finish its request line and headers within `header_timeout_s`
+  is closed (uvicorn arms no timer until the first response, so a client that opens a
+  connection and trickles or never sends its headers held it, and a worker's file
+  descriptors, forever);
+- at shutdown, a connection accepted whose first request has not been read yet is answered
+  (then closed) instead of being closed with that request unread: uvicorn closes every
+  connection without a request in progress, which reset clients that had connected and
+  sent just before SIGTERM (3 of 24 in a test here);
+- a request h11 cannot parse (a 100 KB URL, a 64 KB header, garbage) is answered in the
+  documented JSON `{"error", "type"}` form with h11's own status hint (431 for headers over
+  its buffer), not uvicorn's plain text.
+
+BentoML builds the uvicorn config in its worker, so the protocol class is chosen through
+uvicorn's name table (`http="auto"`), which `install()` points here before the worker's
+server starts. This subclasses the h11 protocol (the one uvicorn picks when httptools is
+not installed, as here): installing httptools does not silently drop these guarantees."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from http import HTTPStatus
+
+import h11
+from uvicorn.config import HTTP_PROTOCOLS
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+HEADER_TIMEOUT_S = 10.0  # replaced by install()
+FIRST_REQUEST_GRACE_S = 1.0  # at shutdown: how long a fresh connection's request may take
+ERROR_TYPES = {400: "BadRequest", 408: "RequestTimeout", 431: "HeadersTooLarge"}
+
+
+class GuardedH11Protocol(H11Protocol):
+    header_timeout_s = HEADER_TIMEOUT_S
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._header_timer: asyncio.TimerHandle | None = None
+        self._refusal: h11.RemoteProtocolError | None = None
+        self._answered = 0
+        self._closing = False  # shutdown began: answer what is read, then close
+        parse = self.conn.next_event
+
+        def next_event():  # keeps h11's reason and status hint, which uvicorn drops
+            try:
+                return parse()
+            except h11.RemoteProtocolError as exc:
+                self._refusal = exc
+                raise
+
+        self.conn.next_event = next_event  # type: ignore[method-assign]
+        self._arm_header_timer()
+
+    def data_received(self, data: bytes) -> None:
+        # Between requests (a keep-alive connection's next one) the headers get a deadline
+        # again; the keep-alive timer, which uvicorn cancels on the first byte, no longer holds.
+        if self.cycle is None or self.cycle.response_complete:
+            self._arm_header_timer(restart=False)
+        super().data_received(data)
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        if self.cycle is not None and not self.cycle.response_complete:
+            self._disarm_header_timer()  # the headers are in: the app's own limits apply
+            if self._closing:
+                self.cycle.keep_alive = False
+
+    def shutdown(self) -> None:
+        if self.cycle is None and not self._answered and not self.transport.is_closing():
+            # accepted, request not read yet (it may be in the socket's buffer): answer it
+            self._closing = True
+            self.loop.call_later(FIRST_REQUEST_GRACE_S, self._close_if_idle)
+            return
+        super().shutdown()
+
+    def _close_if_idle(self) -> None:
+        if self.cycle is None or self.cycle.response_complete:
+            super().shutdown()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_header_timer()
+        super().connection_lost(exc)
+
+    def on_response_complete(self) -> None:
+        self._answered += 1
+        super().on_response_complete()  # arms uvicorn's keep-alive timer for the idle wait
+        self._disarm_header_timer()
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to a request h11 refused, as JSON and with h11's status hint."""
+        refusal = self._refusal
+        if refusal is None:
+            self._send_error(400, msg)
+            return
+        status = refusal.error_status_hint if refusal.error_status_hint in ERROR_TYPES else 400
+        reason = "the request line and headers are too long" if status == 431 else str(refusal)
+        self._send_error(status, f"invalid HTTP request: {reason}")
+
+    def _send_error(self, status: int, message: str) -> None:
+        body = json.dumps({"error": message, "type": ERROR_TYPES.get(status, "BadRequest")})
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
+        try:
+            if self.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+                response = h11.Response(
+                    status_code=status, headers=headers, reason=HTTPStatus(status).phrase.encode()
+                )
+                self.transport.write(self.conn.send(response))
+                self.transport.write(self.conn.send(h11.Data(data=body.encode())))
+                self.transport.write(self.conn.send(h11.EndOfMessage()))
+        except h11.LocalProtocolError:  # h11 will not write on this connection any more
+            pass
+        self.transport.close()
+
+    def _arm_header_timer(self, restart: bool = True) -> None:
+        if self._header_timer is not None and not restart:
+            return
+        self._disarm_header_timer()
+        self._header_timer = self.loop.call_later(self.header_timeout_s, self._headers_too_slow)
+
+    def _disarm_header_timer(self) -> None:
+        timer = getattr(self, "_header_timer", None)
+        if timer is not None:
+            timer.cancel()
+            self._header_timer = None
+
+    def _headers_too_slow(self) -> None:
+        self._header_timer = None
+        if self.transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            return  # a request is being answered: not ours to cut
+        if self.conn.their_state is h11.IDLE and not self.conn.trailing_data[0]:
+            # nothing of a next request arrived: an idle keep-alive connection, which
+            # uvicorn's own keep-alive timer closes; one that never sent a byte is closed here
+            self.transport.close()
+            return
+        self._send_error(
+            408, f"the request line and headers did not arrive within {self.header_timeout_s:g} s"
+        )
+
+
+def install(header_timeout_s: float) -> None:
+    """Make uvicorn's `auto` and `h11` HTTP protocols this one (call before the server starts)."""
+    GuardedH11Protocol.header_timeout_s = header_timeout_s
+    name = f"{__name__}:GuardedH11Protocol"
+    HTTP_PROTOCOLS["auto"] = name
+    HTTP_PROTOCOLS["h11"] = name

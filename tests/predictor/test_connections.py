@@ -1,0 +1,119 @@
+"""uvicorn's HTTP/1.1 protocol with the predictor's guards, served for real on 127.0.0.1:
+headers that never finish are cut off, requests h11 refuses get JSON, normal traffic and
+keep-alive are untouched."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from modelserve_predictor import connections
+from tests.conftest import free_port
+
+HEADER_TIMEOUT_S = 1.0
+
+
+async def hello(_request) -> JSONResponse:
+    return JSONResponse({"hello": "world"})
+
+
+async def slow(_request) -> JSONResponse:
+    await asyncio.sleep(HEADER_TIMEOUT_S * 2)  # an app slower than the header timeout
+    return JSONResponse({"hello": "world"})
+
+
+@pytest.fixture(scope="module")
+def port() -> Iterator[int]:
+    connections.install(HEADER_TIMEOUT_S)
+    chosen = free_port()
+    app = Starlette(routes=[Route("/", hello), Route("/slow", slow)])
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=chosen, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    assert server.config.http_protocol_class is connections.GuardedH11Protocol
+    yield chosen
+    server.should_exit = True
+    thread.join(timeout=30)
+
+
+def exchange(port: int, *chunks: bytes, pause_s: float = 0.0, wait_s: float = 20.0) -> bytes:
+    """Send the chunks (pausing between them), then read until the server closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=wait_s) as sock:
+        for index, chunk in enumerate(chunks):
+            if index and pause_s:
+                time.sleep(pause_s)  # the client's pace, not a wait on the server
+            sock.sendall(chunk)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+        return received
+
+
+def parse(answer: bytes) -> tuple[int, dict[str, str], bytes]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines)
+    return int(status_line.split()[1]), headers, body
+
+
+def test_headers_that_stop_arriving_get_a_408_in_json(port: int) -> None:
+    started = time.monotonic()
+    status, headers, body = parse(exchange(port, b"POST / HTTP/1.1\r\nHost: x\r\n"))
+    took = time.monotonic() - started
+    assert status == 408 and headers["content-type"] == "application/json"
+    assert json.loads(body)["type"] == "RequestTimeout"
+    assert HEADER_TIMEOUT_S * 0.9 <= took < HEADER_TIMEOUT_S + 15
+
+
+def test_a_connection_that_never_sends_a_byte_is_closed(port: int) -> None:
+    assert exchange(port) == b""  # closed by the server (else recv would time out)
+
+
+def test_headers_past_h11s_buffer_get_a_431_in_json(port: int) -> None:
+    # h11 judges the size of what it has buffered without a complete head: send part of a
+    # 64 KiB header, pause, then the rest
+    head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 65536
+    status, headers, body = parse(
+        exchange(port, head[:20000], head[20000:] + b"\r\n\r\n", pause_s=0.3)
+    )
+    assert status == 431 and headers["content-type"] == "application/json"
+    assert json.loads(body) == {
+        "error": "invalid HTTP request: the request line and headers are too long",
+        "type": "HeadersTooLarge",
+    }
+
+
+def test_garbage_gets_a_400_in_json(port: int) -> None:
+    status, _, body = parse(exchange(port, b"\x00\x01 not http\r\n\r\n"))
+    assert status == 400 and json.loads(body)["type"] == "BadRequest"
+    assert json.loads(body)["error"].startswith("invalid HTTP request: ")
+
+
+def test_keep_alive_requests_are_answered_and_the_timer_does_not_cut_a_slow_app(port: int) -> None:
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+        for path in (b"/", b"/slow", b"/"):
+            sock.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = b""
+            while b'"world"}' not in answer:
+                chunk = sock.recv(65536)
+                assert chunk, "the server closed a keep-alive connection between requests"
+                answer += chunk
+            assert parse(answer)[0] == 200
+    status, _, body = parse(exchange(port, b"GET / HTTP/1.0\r\n\r\n"))
+    assert status == 200 and json.loads(body) == {"hello": "world"}
