@@ -150,8 +150,11 @@ def test_predictor_probes_rollout_and_shutdown(
     assert strategy["rollingUpdate"]["maxUnavailable"] == 0
     assert strategy["rollingUpdate"]["maxSurge"] >= 1
     pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
-    # after the preStop sleep, SIGTERM must leave an in-flight batch its whole timeout
-    assert spec["terminationGracePeriodSeconds"] > pre_stop + settings.request_timeout_s
+    # after the preStop sleep, SIGTERM must leave the drain and the shutdown hooks their time
+    # before the kubelet's SIGKILL
+    from modelserve_predictor.supervisor import HOOKS_MARGIN_S
+
+    assert spec["terminationGracePeriodSeconds"] > pre_stop + settings.drain_s + HOOKS_MARGIN_S
     annotations = deployment["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/scrape"] == "true"
     assert int(annotations["prometheus.io/port"]) == ports["http"]
