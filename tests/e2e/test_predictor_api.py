@@ -461,3 +461,18 @@ def test_a_client_that_disconnects_takes_its_queued_texts_with_it(server: Server
     assert computed - computed_before < 40 * len(texts) - sent_and_dropped / 2
     answer = server.post("/analyze-sentiment", json={"text": "still fine", "model": "big-batch"})
     assert answer.status_code == 200
+
+
+def test_a_refused_body_is_one_warning_line_in_the_log_not_a_traceback(server: Server) -> None:
+    tracebacks = server.log.read_text().count("Traceback")
+    answer = server.post(
+        "/analyze-sentiment",
+        content=b'{"text": "\xff\xfe"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert answer.status_code == 400
+    deadline = time.monotonic() + 30
+    while "client error: 1 validation error" not in (log := server.log.read_text()):
+        assert time.monotonic() < deadline, "the refusal was not logged"
+        time.sleep(0.1)
+    assert log.count("Traceback") == tracebacks

@@ -22,6 +22,7 @@ from modelserve_predictor.http import (
     JsonErrorsMiddleware,
     answer,
     build_placement_app,
+    quiet_client_errors,
 )
 from modelserve_predictor.metrics import Metrics, forget_dead_workers
 from modelserve_predictor.plan import worker_plans
@@ -36,6 +37,7 @@ PLANS = worker_plans(SETTINGS)
 TOKENS = frozenset(SETTINGS.tokens())
 # before BentoML's worker builds its uvicorn server: header timeout, JSON parse errors
 connections.install(SETTINGS.header_timeout_s)
+quiet_client_errors()
 _current: DataPlane | None = None
 
 
