@@ -198,3 +198,32 @@ def test_texts_whose_deadline_passes_in_the_queue_are_dropped_uncomputed() -> No
 
     run(scenario())
     assert computed == ["first"] and rejected == ["expired"]
+
+
+def test_the_wait_ahead_past_the_queue_budget_is_refused_but_a_big_request_alone_is_not() -> None:
+    import threading
+
+    release = threading.Event()
+
+    def held(texts: list[str]) -> list[str]:
+        release.wait(30)  # the first batch runs until the test lets it finish
+        return texts
+
+    async def scenario() -> None:
+        rejected = []
+        batcher, _ = make(held, max_batch_size=1, max_queue_wait_ms=100)
+        batcher.on_reject = rejected.append
+        batcher.seconds_per_text = 0.04  # the measured cost, fixed for the test
+        # 10 texts on an idle model: 400 ms of its own compute, nothing ahead: admitted
+        big = asyncio.ensure_future(batcher.submit([f"b{i}" for i in range(10)]))
+        while batcher.running == 0:
+            await asyncio.sleep(0.005)
+        # 10 x 40 ms ahead now, past the 100 ms budget, whatever the request's deadline
+        with pytest.raises(Overloaded, match="budget of 100 ms") as refused:
+            await batcher.submit(["late"], timeout_s=60)
+        assert rejected == ["queue_wait"] and int(refused.value.headers()["Retry-After"]) >= 1
+        release.set()
+        assert await big == [f"b{i}" for i in range(10)]
+        await batcher.stop()
+
+    run(scenario())

@@ -23,8 +23,9 @@ HTTP_IN_PROGRESS = "bentoml_service_request_in_progress"
 # Outcomes of one model call, as the `outcome` label of REQUESTS_TOTAL.
 OUTCOMES = ("ok", "rejected", "error", "cancelled")
 # Why a request was refused or dropped, as the `reason` label of REJECTED_TOTAL: the queue's
-# hard cap, an expected wait past the request's deadline, a deadline passed while queued.
-REJECT_REASONS = ("queue_full", "deadline", "expired")
+# hard cap, a wait ahead past the queue's budget (max_queue_wait_ms), an expected wait past
+# the request's deadline, a deadline passed while queued.
+REJECT_REASONS = ("queue_full", "queue_wait", "deadline", "expired")
 
 LATENCY_BUCKETS = (
     0.001,

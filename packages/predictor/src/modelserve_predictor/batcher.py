@@ -88,6 +88,7 @@ class Batcher:
         max_batch_size: int = 32,
         max_batch_tokens: int = 8192,
         max_queue: int = 256,
+        max_queue_wait_ms: float | None = None,
         max_latency_ms: float = 0.0,
         max_tokens_per_text: int = 512,
         max_padding_ratio: float = float("inf"),
@@ -100,6 +101,7 @@ class Batcher:
         self.max_batch_size = max_batch_size
         self.max_batch_tokens = max(max_batch_tokens, max_tokens_per_text)
         self.max_queue = max_queue
+        self.max_queue_wait_s = max_queue_wait_ms / 1000 if max_queue_wait_ms else None
         self.max_latency_s = max_latency_ms / 1000
         self.max_tokens_per_text = max_tokens_per_text
         self.max_padding_ratio = max_padding_ratio
@@ -133,7 +135,8 @@ class Batcher:
 
     async def submit(self, texts: Sequence[str], timeout_s: float | None = None) -> list[Any]:
         """Queue the texts and wait for their rows. Refused at once (Overloaded) when the
-        queue is full or when the expected wait already exceeds `timeout_s`; texts still
+        queue is full, when the wait ahead of them exceeds the queue's wait budget, or when
+        the expected wait (theirs included) already exceeds `timeout_s`; texts still
         queued when their deadline passes are dropped before they are computed
         (DeadlineExceeded)."""
         if len(texts) > self.max_queue:
@@ -148,6 +151,17 @@ class Batcher:
                 f"model {self.name!r} is overloaded: {len(self.queue)} texts already waiting "
                 f"(limit {self.max_queue})",
                 retry_after_s=max(1.0, expected),
+            )
+        ahead = expected - len(texts) * self.seconds_per_text
+        if self.max_queue_wait_s is not None and ahead > self.max_queue_wait_s:
+            # the wait ahead, not the request's own compute: a big request on an idle model
+            # is never refused by this
+            self.on_reject("queue_wait")
+            raise Overloaded(
+                f"model {self.name!r} is overloaded: the wait ahead of this request "
+                f"({ahead * 1000:.0f} ms) exceeds the queue's budget of "
+                f"{self.max_queue_wait_s * 1000:.0f} ms",
+                retry_after_s=max(1.0, ahead),
             )
         if timeout_s is not None and expected > timeout_s:
             self.on_reject("deadline")

@@ -39,6 +39,13 @@ class ModelConfig(BaseModel):
     max_batch_size: int = Field(default=32, ge=1, le=1024)
     max_batch_tokens: int = Field(default=4096, ge=16)
     max_queue: int = Field(default=256, ge=1, description="hard cap on texts waiting (429)")
+    max_queue_wait_ms: float | None = Field(
+        default=200.0,
+        gt=0,
+        description="the longest wait ahead of a request that admission accepts (429 past "
+        "it, whatever the request's deadline): under overload the admitted keep their "
+        "latency; None: the deadline alone decides",
+    )
     deadline_ms: float = Field(
         default=2000.0,
         gt=0,
