@@ -117,3 +117,36 @@ def test_keep_alive_requests_are_answered_and_the_timer_does_not_cut_a_slow_app(
             assert parse(answer)[0] == 200
     status, _, body = parse(exchange(port, b"GET / HTTP/1.0\r\n\r\n"))
     assert status == 200 and json.loads(body) == {"hello": "world"}
+
+
+def test_a_request_the_worker_sheds_early_gets_429_and_the_connection_goes_on(port: int) -> None:
+    def verdict(scope: dict) -> tuple[float, str] | None:
+        return (2.4, "model 'm' is overloaded") if scope["path"] == "/shed" else None
+
+    connections.shed_early = verdict
+    try:
+        body = b'{"text": "' + b"x" * 5000 + b'"}'  # a body the app never reads
+        request = (
+            b"POST /shed HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+        )
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+            for expected in (429, 429, 200):
+                if expected == 200:
+                    request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+                sock.sendall(request)
+                answer = b""
+                while not answer.endswith(b"}"):
+                    chunk = sock.recv(65536)
+                    assert chunk, "the connection was closed after an early refusal"
+                    answer += chunk
+                status, headers, payload = parse(answer)
+                assert status == expected
+                if status == 429:
+                    assert headers["retry-after"] == "2"
+                    assert json.loads(payload) == {
+                        "error": "model 'm' is overloaded",
+                        "type": "Overloaded",
+                    }
+    finally:
+        connections.shed_early = None

@@ -110,6 +110,9 @@ class Batcher:
         self.queue: list[Pending] = []
         self.seconds_per_text = 0.01  # running estimate: admission and Retry-After
         self.running = 0  # texts in the batch being computed now
+        # Until when a request would surely be refused (the queue cannot have drained below
+        # its wait budget by then): the HTTP layer sheds such requests before parsing them.
+        self.refusing_until = 0.0
         self._arrival = asyncio.Event()
         self._task: asyncio.Task | None = None
 
@@ -146,6 +149,7 @@ class Batcher:
             )
         expected = self.expected_wait_s(len(texts))
         if len(self.queue) + len(texts) > self.max_queue:
+            self._refuse_for(expected - (self.max_queue_wait_s or 0.0))
             self.on_reject("queue_full")
             raise Overloaded(
                 f"model {self.name!r} is overloaded: {len(self.queue)} texts already waiting "
@@ -156,6 +160,7 @@ class Batcher:
         if self.max_queue_wait_s is not None and ahead > self.max_queue_wait_s:
             # the wait ahead, not the request's own compute: a big request on an idle model
             # is never refused by this
+            self._refuse_for(ahead - self.max_queue_wait_s)
             self.on_reject("queue_wait")
             raise Overloaded(
                 f"model {self.name!r} is overloaded: the wait ahead of this request "
@@ -183,6 +188,15 @@ class Batcher:
         self.queue.extend(pending)
         self._arrival.set()
         return list(await asyncio.gather(*(p.future for p in pending)))
+
+    def _refuse_for(self, seconds: float) -> None:
+        # half the excess: the estimate is a mean, and new arrivals are shed meanwhile
+        self.refusing_until = max(self.refusing_until, time.perf_counter() + max(0.0, seconds) / 2)
+
+    def refusing(self) -> float | None:
+        """Seconds the queue will stay over its budget, if it will (else None)."""
+        left = self.refusing_until - time.perf_counter()
+        return left if left > 0 else None
 
     def _drop_expired(self) -> None:
         now = time.perf_counter()

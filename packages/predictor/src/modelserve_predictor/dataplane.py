@@ -11,7 +11,13 @@ from typing import Any
 import numpy as np
 
 from modelserve_predictor.core import Predictor
-from modelserve_predictor.errors import BadRequest, LoadRefused, ModelNotFound, PayloadTooLarge
+from modelserve_predictor.errors import (
+    BadRequest,
+    LoadRefused,
+    ModelNotFound,
+    PayloadTooLarge,
+    PredictorError,
+)
 from modelserve_predictor.lifecycle import ModelSlot, resolve
 from modelserve_predictor.models import ServedModel, default_variant, softmax
 from modelserve_predictor.protocol import (
@@ -145,6 +151,35 @@ class DataPlane:
         if served.manifest.task != task:  # type: ignore[union-attr]
             raise BadRequest(f"model {name!r} is a {served.manifest.task} model, not {task}")  # type: ignore[union-attr]
         return served
+
+    def shed_early(self, path: str) -> tuple[float, str] | None:
+        """Before a request is read: (Retry-After seconds, reason) when the model its route
+        names (a route's default model for /analyze-sentiment and /embed) has just refused
+        for a queue over its budget, which it will still be. Under 3x overload a refusal
+        that went through the whole HTTP stack cost about what an answer costs, and the
+        refusals took the CPU from the admitted."""
+        if path.startswith("/v2/models/") and path.endswith("/infer"):
+            name: str | None = path.split("/")[3]
+            task = None
+        elif path in ("/analyze-sentiment", "/embed"):
+            name, task = (
+                None,
+                "text-classification" if path == "/analyze-sentiment" else "embedding",
+            )
+        else:
+            return None
+        try:
+            served = self._by_task(name, task) if task else self._serving(name)  # type: ignore[arg-type]
+        except PredictorError:
+            return None  # the request itself will say what is wrong
+        batcher = served.batcher
+        left = batcher.refusing() if batcher is not None else None
+        if left is None:
+            return None
+        served.record_reject("queue_wait")
+        return max(
+            1.0, left
+        ), f"model {served.name!r} is overloaded: its queue is over its wait budget"
 
     def _identity(self, served: ServedModel) -> dict[str, Any]:
         assert served.manifest is not None

@@ -19,6 +19,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelserve_predictor.core import Predictor
+from modelserve_predictor.dataplane import DataPlane
 from modelserve_predictor.errors import (
     PayloadTooLarge,
     PredictorError,
@@ -177,10 +178,30 @@ class GuardMiddleware:
         return PayloadTooLarge(f"request body over {self.max_body_bytes} bytes")
 
     def _authorized(self, headers: dict[str, str]) -> bool:
-        scheme, _, token = headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            return False
-        return any(hmac.compare_digest(token.strip(), known) for known in self.tokens)
+        return authorized(headers.get("authorization", ""), self.tokens)
+
+
+def authorized(header: str, tokens: frozenset[str]) -> bool:
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return False
+    return any(hmac.compare_digest(token.strip(), known) for known in tokens)
+
+
+def early_refusal(
+    plane: DataPlane, tokens: frozenset[str]
+) -> Callable[[dict[str, Any]], tuple[float, str] | None]:
+    """For connections.shed_early: the data plane's verdict, for authorized requests only (an
+    unauthorized one gets its 401 from GuardMiddleware, overload or not)."""
+
+    def verdict(scope: dict[str, Any]) -> tuple[float, str] | None:
+        if tokens:
+            header = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
+            if not authorized(header.decode("latin-1"), tokens):
+                return None
+        return plane.shed_early(scope["path"])
+
+    return verdict
 
 
 PredictorGetter = Callable[[], Predictor | None]

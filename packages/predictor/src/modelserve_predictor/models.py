@@ -136,7 +136,7 @@ class ServedModel:
             max_padding_ratio=self.config.max_padding_ratio
             or (CPU_PADDING_RATIO if self.device.kind == "cpu" else GPU_PADDING_RATIO),
             on_batch=self._record_batch,
-            on_reject=self._record_reject,
+            on_reject=self.record_reject,
         )
         self.load_seconds = time.perf_counter() - started
 
@@ -168,7 +168,7 @@ class ServedModel:
         assert self.batcher is not None
         self.metrics.queue_depth.labels(**labels).set(self.batcher.depth)
 
-    def _record_reject(self, reason: str) -> None:
+    def record_reject(self, reason: str) -> None:
         if self.metrics:
             self.metrics.rejected_total.labels(**self.labels(), reason=reason).inc()
 

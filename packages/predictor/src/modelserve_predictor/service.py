@@ -22,6 +22,7 @@ from modelserve_predictor.http import (
     JsonErrorsMiddleware,
     answer,
     build_placement_app,
+    early_refusal,
     quiet_client_errors,
 )
 from modelserve_predictor.metrics import Metrics, forget_dead_workers
@@ -86,6 +87,7 @@ class Predictor:
         self.grpc: grpc.aio.Server | None = None
         self._grpc_stopping: asyncio.Task | None = None
         _current = self.plane
+        connections.shed_early = early_refusal(self.plane, TOKENS)
 
     @bentoml.on_startup
     async def _start(self) -> None:
