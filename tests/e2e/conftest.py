@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 import yaml
 
 from modelserve_runtime.manifest import Variant
@@ -98,3 +99,17 @@ def stop_server(server: Server) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(server.process.pid, signal.SIGKILL)
             server.process.wait(timeout=10)
+
+
+def worker_pids(server: Server) -> set[int]:
+    """The server's live worker processes (a killed one shows as a zombie until reaped)."""
+    found = set()
+    for child in psutil.Process(server.process.pid).children(recursive=True):
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and "--worker-id" in " ".join(
+                child.cmdline()
+            ):
+                found.add(child.pid)
+        except psutil.Error:  # exited between listing and reading
+            continue
+    return found

@@ -13,12 +13,11 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
-import psutil
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from tests.e2e.conftest import Server
+from tests.e2e.conftest import Server, worker_pids
 
 # What the session `server` fixture (tests/conftest.py) serves; its limits shape the corpus.
 SERVED = ("tiny-sentiment", "tiny-embed", "big-batch", "big-slow")
@@ -621,19 +620,6 @@ CASES = [
     hostile("utf8-bom-analyze", ANALYZE, b"\xef\xbb\xbf" + b'{"text": "good"}'),
     hostile("utf8-bom-oip", INFER, b"\xef\xbb\xbf" + oip("good")),
 ]
-
-
-def worker_pids(server: Server) -> set[int]:
-    found = set()
-    for child in psutil.Process(server.process.pid).children(recursive=True):
-        try:
-            if child.status() != psutil.STATUS_ZOMBIE and "--worker-id" in " ".join(
-                child.cmdline()
-            ):
-                found.add(child.pid)
-        except psutil.Error:
-            continue
-    return found
 
 
 @pytest.mark.parametrize("case", CASES)

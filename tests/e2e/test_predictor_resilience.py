@@ -12,24 +12,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
 from modelserve_runtime.store import Registry, _blob_key
-from tests.e2e.conftest import Server, start_server, stop_server
-
-
-def worker_pids(server: Server) -> set[int]:
-    found = set()
-    for child in psutil.Process(server.process.pid).children(recursive=True):
-        try:
-            if child.status() != psutil.STATUS_ZOMBIE and "--worker-id" in " ".join(
-                child.cmdline()
-            ):
-                found.add(child.pid)
-        except psutil.Error:  # exited between listing and reading
-            continue
-    return found
+from tests.e2e.conftest import Server, start_server, stop_server, worker_pids
 
 
 @pytest.fixture(scope="module")

@@ -34,21 +34,34 @@ import h11
 from uvicorn.config import HTTP_PROTOCOLS
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from modelserve_predictor.errors import (
+    BadRequest,
+    HeadersTooLarge,
+    Overloaded,
+    PredictorError,
+    RequestTimeout,
+)
+
 HEADER_TIMEOUT_S = 10.0  # replaced by install()
 FIRST_REQUEST_GRACE_S = 1.0  # at shutdown: how long a fresh connection's request may take
-ERROR_TYPES = {400: "BadRequest", 408: "RequestTimeout", 431: "HeadersTooLarge"}
 # ASGI scope -> (Retry-After seconds, reason) when the request is to be refused before it is
 # read; set by the worker once its models are up (service.py)
 shed_early: Callable[[dict[str, Any]], tuple[float, str] | None] | None = None
 
 
-def refusal_app(retry_after_s: float, message: str) -> Callable[..., Any]:
-    body = json.dumps({"error": message, "type": "Overloaded"}).encode()
+def encoded(error: PredictorError) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """The error's JSON body and headers, as error_response (http.py) writes them."""
+    body = json.dumps(error.body()).encode()
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
-        (b"retry-after", str(max(1, round(retry_after_s))).encode()),
+        *((k.lower().encode(), v.encode()) for k, v in error.headers().items()),
     ]
+    return body, headers
+
+
+def refusal_app(retry_after_s: float, message: str) -> Callable[..., Any]:
+    body, headers = encoded(Overloaded(message, retry_after_s))
 
     async def refuse(_scope: Any, _receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 429, "headers": headers})
@@ -97,7 +110,7 @@ class GuardedH11Protocol(H11Protocol):
         # Between requests (a keep-alive connection's next one) the headers get a deadline
         # again; the keep-alive timer, which uvicorn cancels on the first byte, no longer holds.
         if self.cycle is None or self.cycle.response_complete:
-            self._arm_header_timer(restart=False)
+            self._arm_header_timer()
         super().data_received(data)
 
     def handle_events(self) -> None:
@@ -131,37 +144,32 @@ class GuardedH11Protocol(H11Protocol):
     def send_400_response(self, msg: str) -> None:
         """uvicorn's answer to a request h11 refused, as JSON and with h11's status hint."""
         refusal = self._refusal
-        if refusal is None:
-            self._send_error(400, msg)
-            return
-        status = refusal.error_status_hint if refusal.error_status_hint in ERROR_TYPES else 400
-        reason = "the request line and headers are too long" if status == 431 else str(refusal)
-        self._send_error(status, f"invalid HTTP request: {reason}")
+        if refusal is not None and refusal.error_status_hint == 431:
+            self._send_error(
+                HeadersTooLarge("invalid HTTP request: the request line and headers are too long")
+            )
+        else:
+            self._send_error(BadRequest(f"invalid HTTP request: {refusal or msg}"))
 
-    def _send_error(self, status: int, message: str) -> None:
-        body = json.dumps({"error": message, "type": ERROR_TYPES.get(status, "BadRequest")})
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"),
-        ]
+    def _send_error(self, error: PredictorError) -> None:
+        body, headers = encoded(error)
+        headers.append((b"connection", b"close"))
         try:
             if self.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+                status = error.http_status
                 response = h11.Response(
                     status_code=status, headers=headers, reason=HTTPStatus(status).phrase.encode()
                 )
                 self.transport.write(self.conn.send(response))
-                self.transport.write(self.conn.send(h11.Data(data=body.encode())))
+                self.transport.write(self.conn.send(h11.Data(data=body)))
                 self.transport.write(self.conn.send(h11.EndOfMessage()))
         except h11.LocalProtocolError:  # h11 will not write on this connection any more
             pass
         self.transport.close()
 
-    def _arm_header_timer(self, restart: bool = True) -> None:
-        if self._header_timer is not None and not restart:
-            return
-        self._disarm_header_timer()
-        self._header_timer = self.loop.call_later(self.header_timeout_s, self._headers_too_slow)
+    def _arm_header_timer(self) -> None:
+        if self._header_timer is None:  # armed once per request head, not per packet
+            self._header_timer = self.loop.call_later(self.header_timeout_s, self._headers_too_slow)
 
     def _disarm_header_timer(self) -> None:
         timer = getattr(self, "_header_timer", None)
@@ -181,7 +189,9 @@ class GuardedH11Protocol(H11Protocol):
             self.transport.close()
             return
         self._send_error(
-            408, f"the request line and headers did not arrive within {self.header_timeout_s:g} s"
+            RequestTimeout(
+                f"the request line and headers did not arrive within {self.header_timeout_s:g} s"
+            )
         )
 
 

@@ -48,10 +48,17 @@ class ModelNotFound(PredictorError):
 
 
 class RequestTimeout(PredictorError):
-    """The request body stopped arriving (408)."""
+    """The request body, or its line and headers, stopped arriving (408)."""
 
     http_status = 408
     grpc_code = "DEADLINE_EXCEEDED"
+
+
+class HeadersTooLarge(PredictorError):
+    """A request line and headers past the HTTP parser's buffer (431)."""
+
+    http_status = 431
+    grpc_code = "INVALID_ARGUMENT"
 
 
 class PayloadTooLarge(PredictorError):
