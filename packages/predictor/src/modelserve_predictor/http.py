@@ -103,82 +103,112 @@ class GuardMiddleware:
             return
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_body_bytes:
-            await error_response(self._too_large())(scope, receive, send)
+            refusal = too_large(self.max_body_bytes)
+            await error_response(refusal)(scope, receive, send)
             return
-        seen = 0
-        refusal: PredictorError | None = None  # why the body was cut short
-        handler = asyncio.current_task()
-        watching: asyncio.Task | None = None  # waits, once the body is in, for a disconnect
-        finished = False  # the answer was sent: a disconnect after it cancels nothing
-
-        async def until_disconnected() -> Message:
-            message = await receive()
-            while message["type"] != "http.disconnect":
-                message = await receive()
-            if not finished and handler is not None:
-                # The client gave up: its texts leave the queue instead of being computed.
-                handler.cancel(CLIENT_GONE)
-            return message
-
-        async def guarded_receive() -> Message:
-            """Counts the body as it arrives (chunked uploads declare no size) and gives a
-            body that stops arriving `body_timeout_s`, then answers 408 for it."""
-            nonlocal seen, refusal, watching
-            if watching is not None:  # the body is in: the next message is the disconnect
-                return await asyncio.shield(watching)
-            try:
-                message = await asyncio.wait_for(receive(), self.body_timeout_s)
-            except TimeoutError:
-                refusal = RequestTimeout(
-                    f"the request body stopped arriving for {self.body_timeout_s:.0f} s "
-                    f"({seen} bytes received)"
-                )
-                return {"type": "http.disconnect"}
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_body_bytes:
-                    refusal = self._too_large()
-                    return {"type": "http.disconnect"}
-                if not message.get("more_body") and is_inference(scope["path"]):
-                    watching = asyncio.get_running_loop().create_task(until_disconnected())
-            return message
-
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started, finished
-            if refusal is not None:
-                return  # the app's answer to a cut-short body is replaced below
-            started = started or message["type"] == "http.response.start"
-            finished = message["type"] == "http.response.body" and not message.get("more_body")
-            await send(message)
-
+        exchange = Exchange(
+            receive, send, self.max_body_bytes, self.body_timeout_s, is_inference(scope["path"])
+        )
         try:
             with contextlib.suppress(ClientDisconnect):
-                await self.app(scope, guarded_receive, tracking_send)
+                await self.app(scope, exchange.receive, exchange.send)
         except asyncio.CancelledError as cancel:
-            if CLIENT_GONE not in cancel.args or handler is None:
+            if not exchange.cancelled_by_us(cancel):
                 raise
-            handler.uncancel()  # ours: nobody is left to answer, but an answer still ends
-            # the request for the middlewares around this one (BentoML's timeout middleware
-            # waits for a first message, 30 s, before it lets the request go); 499 is nginx's
-            # "client closed request", so the HTTP metrics count these too.
-            if not started:
-                await send({"type": "http.response.start", "status": 499, "headers": []})
-                await send({"type": "http.response.body", "body": b""})
+            await exchange.answer_the_gone_client()
             return
         finally:
-            finished = True
-            if watching is not None:
-                watching.cancel()
-        if refusal is not None and not started:
-            await error_response(refusal)(scope, receive, send)
-
-    def _too_large(self) -> PayloadTooLarge:
-        return PayloadTooLarge(f"request body over {self.max_body_bytes} bytes")
+            exchange.close()
+        if exchange.refusal is not None and not exchange.started:
+            await error_response(exchange.refusal)(scope, receive, send)
 
     def _authorized(self, headers: dict[str, str]) -> bool:
         return authorized(headers.get("authorization", ""), self.tokens)
+
+
+class Exchange:
+    """One request's body and answer, as GuardMiddleware passes them to the app: the body is
+    counted as it arrives (chunked uploads declare no size) and given `body_timeout_s` to
+    arrive; a body cut short is answered 408 / 413 (`refusal`) in place of the app's answer.
+    Once an inference body is in, a disconnect of the client cancels the request's task, so
+    that its texts leave the queue instead of being computed."""
+
+    def __init__(
+        self,
+        receive: Receive,
+        send: Send,
+        max_body_bytes: int,
+        body_timeout_s: float,
+        watch_disconnect: bool,
+    ) -> None:
+        self._receive, self._send = receive, send
+        self.max_body_bytes, self.body_timeout_s = max_body_bytes, body_timeout_s
+        self.watch_disconnect = watch_disconnect
+        self.seen = 0
+        self.refusal: PredictorError | None = None  # why the body was cut short
+        self.started = False  # the app began its answer
+        self.finished = False  # the answer was sent: a disconnect after it cancels nothing
+        self.handler = asyncio.current_task()
+        self.watching: asyncio.Task | None = None  # waits, once the body is in, for a disconnect
+
+    async def receive(self) -> Message:
+        if self.watching is not None:  # the body is in: the next message is the disconnect
+            return await asyncio.shield(self.watching)
+        try:
+            message = await asyncio.wait_for(self._receive(), self.body_timeout_s)
+        except TimeoutError:
+            self.refusal = RequestTimeout(
+                f"the request body stopped arriving for {self.body_timeout_s:.0f} s "
+                f"({self.seen} bytes received)"
+            )
+            return {"type": "http.disconnect"}
+        if message["type"] == "http.request":
+            self.seen += len(message.get("body", b""))
+            if self.seen > self.max_body_bytes:
+                self.refusal = too_large(self.max_body_bytes)
+                return {"type": "http.disconnect"}
+            if not message.get("more_body") and self.watch_disconnect:
+                loop = asyncio.get_running_loop()
+                self.watching = loop.create_task(self._until_disconnected())
+        return message
+
+    async def send(self, message: Message) -> None:
+        if self.refusal is not None:
+            return  # the app's answer to a cut-short body is replaced by the refusal
+        self.started = self.started or message["type"] == "http.response.start"
+        self.finished = message["type"] == "http.response.body" and not message.get("more_body")
+        await self._send(message)
+
+    async def _until_disconnected(self) -> Message:
+        message = await self._receive()
+        while message["type"] != "http.disconnect":
+            message = await self._receive()
+        if not self.finished and self.handler is not None:
+            self.handler.cancel(CLIENT_GONE)
+        return message
+
+    def cancelled_by_us(self, cancel: asyncio.CancelledError) -> bool:
+        return CLIENT_GONE in cancel.args and self.handler is not None
+
+    async def answer_the_gone_client(self) -> None:
+        """Nobody is left to answer, but an answer still ends the request for the middlewares
+        around this one (BentoML's timeout middleware waits for a first message, 30 s, before
+        it lets the request go); 499 is nginx's "client closed request", so the HTTP metrics
+        count these too."""
+        assert self.handler is not None
+        self.handler.uncancel()
+        if not self.started:
+            await self._send({"type": "http.response.start", "status": 499, "headers": []})
+            await self._send({"type": "http.response.body", "body": b""})
+
+    def close(self) -> None:
+        self.finished = True
+        if self.watching is not None:
+            self.watching.cancel()
+
+
+def too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"request body over {limit} bytes")
 
 
 def authorized(header: str, tokens: frozenset[str]) -> bool:
