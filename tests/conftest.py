@@ -60,7 +60,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, e2e_registry: Path) -> Iter
             # queues allowed to build (the batching and disconnect tests): the deadline alone
             # bounds admission here, not the queue-wait budget
             {"ref": "big-batch", "max_batch_size": 16, "max_queue_wait_ms": None},
-            {"ref": "big-slow", "max_batch_size": 1, "max_queue": 2},
+            {"ref": "big-slow", "max_batch_size": 1, "max_queue": 2, "max_queue_wait_ms": None},
         ],
     }
     running = start_server(tmp_path_factory.mktemp("server"), config)

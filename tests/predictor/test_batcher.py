@@ -218,16 +218,15 @@ def test_the_wait_ahead_past_the_queue_budget_is_refused_but_a_big_request_alone
         big = asyncio.ensure_future(batcher.submit([f"b{i}" for i in range(10)]))
         while batcher.running == 0:
             await asyncio.sleep(0.005)
-        assert batcher.refusing() is None
-        # 10 x 400 ms ahead now, past the 100 ms budget, whatever the request's deadline
+        # 10 x 400 ms ahead now, past the 100 ms budget, whatever the request's deadline:
+        # the HTTP layer may refuse the next ones before reading them, for the 3.9 s excess
+        assert 3.8 < (batcher.refusing() or 0) <= 3.9
         with pytest.raises(Overloaded, match="budget of 100 ms") as refused:
             await batcher.submit(["late"], timeout_s=60)
         assert rejected == ["queue_wait"] and int(refused.value.headers()["Retry-After"]) >= 1
-        # and the HTTP layer may refuse the next ones before reading them: ~2 s of the
-        # 3.9 s excess (half, as the estimate is a mean)
-        assert 1.0 < (batcher.refusing() or 0) <= 1.95
         release.set()
         assert await big == [f"b{i}" for i in range(10)]
+        assert batcher.refusing() is None  # drained: nothing is shed any more
         await batcher.stop()
 
     run(scenario())

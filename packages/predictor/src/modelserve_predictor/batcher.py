@@ -110,8 +110,9 @@ class Batcher:
         self.queue: list[Pending] = []
         self.seconds_per_text = 0.01  # running estimate: admission and Retry-After
         self.running = 0  # texts in the batch being computed now
-        # Until when a request would surely be refused (the queue cannot have drained below
-        # its wait budget by then): the HTTP layer sheds such requests before parsing them.
+        # Until when a request would surely be refused after the queue was found full (it
+        # cannot have drained by then): with the wait budget, refusing() tells the HTTP layer
+        # which requests to shed before parsing them.
         self.refusing_until = 0.0
         self._arrival = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -156,11 +157,10 @@ class Batcher:
                 f"(limit {self.max_queue})",
                 retry_after_s=max(1.0, expected),
             )
-        ahead = expected - len(texts) * self.seconds_per_text
+        ahead = self.wait_ahead_s()
         if self.max_queue_wait_s is not None and ahead > self.max_queue_wait_s:
             # the wait ahead, not the request's own compute: a big request on an idle model
             # is never refused by this
-            self._refuse_for(ahead - self.max_queue_wait_s)
             self.on_reject("queue_wait")
             raise Overloaded(
                 f"model {self.name!r} is overloaded: the wait ahead of this request "
@@ -193,9 +193,17 @@ class Batcher:
         # half the excess: the estimate is a mean, and new arrivals are shed meanwhile
         self.refusing_until = max(self.refusing_until, time.perf_counter() + max(0.0, seconds) / 2)
 
+    def wait_ahead_s(self) -> float:
+        """How long a request arriving now would wait before its own texts run."""
+        return (len(self.queue) + self.running) * self.seconds_per_text
+
     def refusing(self) -> float | None:
-        """Seconds the queue will stay over its budget, if it will (else None)."""
+        """Seconds the queue will stay over its budget when a request arriving now would be
+        refused for it (else None): the wait ahead past the wait budget, or what is left of
+        the window a full queue's refusal opened."""
         left = self.refusing_until - time.perf_counter()
+        if self.max_queue_wait_s is not None:
+            left = max(left, self.wait_ahead_s() - self.max_queue_wait_s)
         return left if left > 0 else None
 
     def _drop_expired(self) -> None:

@@ -284,15 +284,18 @@ def error_document(status: int, body: bytes, content_type: str) -> dict[str, Any
                 return found
             detail = found.get("detail")
             if isinstance(detail, list) and detail and isinstance(detail[0], dict):
-                where = ".".join(str(p) for p in detail[0].get("loc", []) if p != "body")
-                return {
-                    "error": f"{where or 'body'}: {detail[0].get('msg', 'invalid')}",
-                    "type": kind,
-                }
+                return {"error": validation_message(detail), "type": kind}
             # a document of its own (OIP's `{"ready": false}`...): kept, with the two keys added
             message = found.get("error") or found.get("detail")
             return {**found, "error": str(message or HTTPStatus(status).phrase), "type": kind}
     return {"error": text or HTTPStatus(status).phrase, "type": kind}
+
+
+def validation_message(errors: list[dict[str, Any]]) -> str:
+    """pydantic's first error as one line: where (dotted, without BentoML's `body` prefix)
+    and what, e.g. `texts.1: Input should be a valid string`."""
+    where = ".".join(str(p) for p in errors[0].get("loc", []) if p != "body")
+    return f"{where or 'body'}: {errors[0].get('msg', 'invalid')}"
 
 
 class JsonErrorsMiddleware:

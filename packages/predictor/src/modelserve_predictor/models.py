@@ -4,6 +4,9 @@ device, warmed up, behind its own batcher. Plain classes, testable without Bento
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -63,6 +66,12 @@ class Row:
     truncated: bool
 
 
+def lower_priority(nice: int) -> None:
+    """Make the calling thread `nice` (Linux: per thread; raising it needs no privilege)."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+
+
 class ServedModel:
     def __init__(
         self,
@@ -89,7 +98,12 @@ class ServedModel:
         self.active = 0
         self._idle = asyncio.Event()
         self._idle.set()
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"model-{name}")
+        self._executor = ThreadPoolExecutor(
+            1,
+            thread_name_prefix=f"model-{name}",
+            initializer=lower_priority,
+            initargs=(config.compute_nice,),
+        )
 
     @property
     def variant(self) -> Variant:

@@ -17,6 +17,7 @@ import grpc
 
 from modelserve_predictor import connections, core, grpc_server
 from modelserve_predictor.dataplane import DataPlane
+from modelserve_predictor.fastroutes import FastRoutes
 from modelserve_predictor.http import (
     GuardMiddleware,
     JsonErrorsMiddleware,
@@ -71,6 +72,13 @@ def _pin_gpus(visible: str | None) -> None:
     traffic={"timeout": SETTINGS.request_timeout_s},
     metrics={"enabled": True, "namespace": "bentoml_service"},
     logging={"access": {"enabled": SETTINGS.access_log}},
+    tracing={
+        "excluded_urls": [
+            "/analyze-sentiment",
+            "/embed",
+            "/v2/models/[^/]+(/versions/[^/]+)?/infer",
+        ]
+    },
 )
 class Predictor:
     def __init__(self) -> None:
@@ -159,5 +167,14 @@ Predictor.add_asgi_middleware(
     max_body_bytes=SETTINGS.max_request_bytes,
     tokens=TOKENS,
     body_timeout_s=SETTINGS.body_timeout_s,
+)
+# the hot routes skip BentoML's router and IO round trip, validated by BentoML's own models
+Predictor.add_asgi_middleware(
+    FastRoutes,
+    specs={
+        "/analyze-sentiment": Predictor.apis["analyze_sentiment"].input_spec,
+        "/embed": Predictor.apis["embed"].input_spec,
+    },
+    plane=current,
 )
 Predictor.add_asgi_middleware(JsonErrorsMiddleware)

@@ -40,7 +40,7 @@ class ModelConfig(BaseModel):
     max_batch_tokens: int = Field(default=4096, ge=16)
     max_queue: int = Field(default=256, ge=1, description="hard cap on texts waiting (429)")
     max_queue_wait_ms: float | None = Field(
-        default=200.0,
+        default=50.0,
         gt=0,
         description="the longest wait ahead of a request that admission accepts (429 past "
         "it, whatever the request's deadline): under overload the admitted keep their "
@@ -58,6 +58,14 @@ class ModelConfig(BaseModel):
         ge=1.0,
         description="padded/real tokens allowed in a batch; None: 1.25 on CPU (where padding "
         "costs more than batching saves), 4 on GPU",
+    )
+    compute_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="niceness of the thread that runs this model's batches: the event loop "
+        "that reads requests, refuses overload and writes answers runs first, so refusals "
+        "stay fast and answers leave when they are ready while compute takes what is left",
     )
     max_latency_ms: float = Field(
         default=0.0, ge=0, description="extra wait for a fuller batch; 0 = run when free"
