@@ -26,34 +26,32 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelserve_predictor.dataplane import DataPlane
 from modelserve_predictor.errors import BadRequest, NotReady, PredictorError
-from modelserve_predictor.http import JSON_TYPES, error_response, validation_message
+from modelserve_predictor.http import JSON_TYPES, error_response, media_type, validation_message
 
-Handler = Callable[[DataPlane, BaseModel], Awaitable[dict[str, Any]]]
-HANDLERS: dict[str, Handler] = {
-    "/analyze-sentiment": lambda plane, args: plane.analyze(args.text, args.texts, args.model),  # type: ignore[attr-defined]
-    "/embed": lambda plane, args: plane.embed(args.text, args.texts, args.model),  # type: ignore[attr-defined]
-}
+# a DataPlane method, called with the validated body's fields as keyword arguments
+Handler = Callable[..., Awaitable[dict[str, Any]]]
 
 
 class FastRoutes:
-    """`specs`: route -> the pydantic input model BentoML built for it; `plane`: the worker's
-    data plane, once it exists."""
+    """`routes`: path -> (the pydantic input model BentoML built for the route, the DataPlane
+    method that answers it); `plane`: the worker's data plane, once it exists."""
 
     def __init__(
         self,
         app: ASGIApp,
-        specs: dict[str, type[BaseModel]],
+        routes: dict[str, tuple[type[BaseModel], Handler]],
         plane: Callable[[], DataPlane | None],
     ) -> None:
         self.app = app
-        self.specs = specs
+        self.routes = routes
         self.plane = plane
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        spec = self.specs.get(scope["path"]) if scope["type"] == "http" else None
-        if spec is None or scope["method"] != "POST" or not _json_body(scope):
+        route = self.routes.get(scope["path"]) if scope["type"] == "http" else None
+        if route is None or scope["method"] != "POST" or not _json_body(scope):
             await self.app(scope, receive, send)
             return
+        spec, handler = route
         body = await _read_body(receive)
         if body is None:
             return  # cut short: GuardMiddleware answers (408/413), or the client has gone
@@ -62,7 +60,7 @@ class FastRoutes:
             plane = self.plane()
             if plane is None:
                 raise NotReady("the predictor is still starting")
-            document = await HANDLERS[scope["path"]](plane, args)
+            document = await handler(plane, **dict(args))
         except PredictorError as error:
             await error_response(error)(scope, receive, send)
             return
@@ -78,7 +76,7 @@ class FastRoutes:
 def _json_body(scope: Scope) -> bool:
     for key, value in scope["headers"]:
         if key == b"content-type":
-            return value.decode("latin-1").split(";")[0].strip().lower() in JSON_TYPES
+            return media_type(value.decode("latin-1")) in JSON_TYPES
     return True  # no content type: BentoML reads it as JSON too
 
 

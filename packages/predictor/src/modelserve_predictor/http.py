@@ -48,6 +48,11 @@ async def answer(work: Awaitable[dict[str, Any]]) -> Response:
         return error_response(error)
 
 
+def media_type(content_type: str) -> str:
+    """`Application/JSON; charset=utf-8` -> `application/json` (media types ignore case)."""
+    return content_type.split(";")[0].strip().lower()
+
+
 def is_inference(path: str) -> bool:
     """Routes that run models or change them: these need the token; health, metadata,
     metrics and docs stay open for probes and scrapers."""
@@ -87,17 +92,17 @@ class GuardMiddleware:
                 scope, receive, send
             )
             return
-        media_type = headers.get("content-type", "application/json").split(";")[0].strip().lower()
+        sent_type = media_type(headers.get("content-type", "application/json"))
         binary = "inference-header-content-length" in headers
         if (
             is_inference(scope["path"])
             and scope["method"] == "POST"
-            and media_type not in JSON_TYPES
-            and not (binary and media_type in BINARY_TYPES)
+            and sent_type not in JSON_TYPES
+            and not (binary and sent_type in BINARY_TYPES)
         ):
             refusal = UnsupportedMediaType(
                 f"send JSON (application/json), or Triton's binary tensor format with "
-                f"Inference-Header-Content-Length, not {media_type!r}"
+                f"Inference-Header-Content-Length, not {sent_type!r}"
             )
             await error_response(refusal)(scope, receive, send)
             return

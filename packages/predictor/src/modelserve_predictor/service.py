@@ -171,9 +171,9 @@ Predictor.add_asgi_middleware(
 # the hot routes skip BentoML's router and IO round trip, validated by BentoML's own models
 Predictor.add_asgi_middleware(
     FastRoutes,
-    specs={
-        "/analyze-sentiment": Predictor.apis["analyze_sentiment"].input_spec,
-        "/embed": Predictor.apis["embed"].input_spec,
+    routes={
+        "/analyze-sentiment": (Predictor.apis["analyze_sentiment"].input_spec, DataPlane.analyze),
+        "/embed": (Predictor.apis["embed"].input_spec, DataPlane.embed),
     },
     plane=current,
 )
