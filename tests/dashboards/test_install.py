@@ -1,9 +1,9 @@
-"""The dashboards package alone: what `uv pip install ./dashboards` brings (read from the
-lock, installed offline into a fresh environment) has no serving or ML stack, and builds the
-committed dashboards there."""
+"""The dashboards package alone: what it brings (read from the lock, installed offline into a
+fresh environment) has no serving or ML stack, and builds the committed dashboards there."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ("--package", "modelserve-dashboards")
 SERVING_STACK = {"torch", "onnxruntime", "onnxruntime-gpu", "bentoml", "transformers", "tokenizers"}
 
 
@@ -27,8 +28,7 @@ def test_dashboards_alone_install_without_the_serving_stack_and_build(tmp_path: 
         [
             uv,
             "export",
-            "--package",
-            "modelserve-dashboards",
+            *PACKAGE,
             "--no-dev",
             "--frozen",
             "--no-hashes",
@@ -50,22 +50,14 @@ def test_dashboards_alone_install_without_the_serving_stack_and_build(tmp_path: 
     assert "grafana-foundation-sdk" in names and "-e ./packages/metric-names" in names
     assert not names & SERVING_STACK, names & SERVING_STACK
     assert len(requirements) < 30, requirements
-    (tmp_path / "requirements.txt").write_text(exported)
+    # Installed from the lock's own wheel URLs, which `uv sync` of the workspace has cached:
+    # `uv pip install --offline -r` would need PyPI's index pages in the cache too, and a
+    # clean machine that only ran `uv sync --locked` has none.
     venv = tmp_path / "venv"
-    subprocess.run([uv, "venv", "--quiet", str(venv)], check=True, timeout=120)
     subprocess.run(
-        [
-            uv,
-            "pip",
-            "install",
-            "--offline",
-            "--quiet",
-            "--python",
-            str(venv / "bin" / "python"),
-            "-r",
-            str(tmp_path / "requirements.txt"),
-        ],
+        [uv, "sync", "--frozen", "--offline", "--quiet", "--no-dev", *PACKAGE],
         cwd=ROOT,
+        env={**os.environ, "UV_PROJECT_ENVIRONMENT": str(venv)},
         check=True,
         timeout=300,
     )
