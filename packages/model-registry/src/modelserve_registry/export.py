@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from transformers import AutoTokenizer
 
+from modelserve_registry import fusion
 from modelserve_registry.errors import ExportError
 from modelserve_registry.graph import (
     SourceSpec,
@@ -31,6 +32,7 @@ from modelserve_runtime.torch_graph import ExportableModel
 
 ONNX_OPSET = 17
 ALL_VARIANTS = list(Variant)
+OPTIMIZED = frozenset({Variant.ONNX_OPTIMIZED, Variant.ONNX_FP16, Variant.ONNX_INT8})
 
 RUNTIMES: dict[Variant, Runtime] = {
     Variant.PYTORCH_FP32: Runtime(engine="torch", devices=["cpu", "cuda"]),
@@ -85,6 +87,20 @@ class ExportResult:
     folders: dict[Variant, Path]
     max_sequence_length: int
     output_dim: int
+    fused_ops: dict[Variant, dict[str, int]]  # per ONNX variant whose graph was optimized
+
+
+def runtime_for(result: ExportResult, variant: Variant) -> Runtime:
+    """The variant's runtime entry, with what ONNX Runtime fused in its graph."""
+    runtime = RUNTIMES[variant]
+    fused = result.fused_ops.get(variant)
+    if fused is None:
+        return runtime
+    note = runtime.note
+    if not fused["Attention"] + fused["QAttention"]:
+        family = result.reference.spec.model_type
+        note += f"; attention left unfused (ONNX Runtime does not fuse {family}'s attention)"
+    return runtime.model_copy(update={"fused_ops": fused, "note": note.lstrip("; ")})
 
 
 def _max_length(tokenizer, config, spec: SourceSpec) -> int:
@@ -93,6 +109,8 @@ def _max_length(tokenizer, config, spec: SourceSpec) -> int:
     positions = int(getattr(config, "max_position_embeddings", 512))
     if config.model_type in {"roberta", "xlm-roberta", "camembert"}:
         positions -= (config.pad_token_id or 0) + 1  # RoBERTa's positions start after padding
+    elif config.model_type == "mpnet":
+        positions -= 2  # so do MPNet's, after a padding index fixed at 1 whatever the config
     limit = int(getattr(tokenizer, "model_max_length", positions) or positions)
     return min(limit, positions)
 
@@ -107,7 +125,7 @@ def _export_onnx(model: ExportableModel, tokenizer, target: Path) -> None:
         "logits" if model.spec.kind == "sequence-classification" or model.head else "embeddings"
     )
     axes = {0: "batch", 1: "sequence"}
-    with warnings.catch_warnings(), torch.inference_mode():
+    with fusion.fusable_form(model) as fused, warnings.catch_warnings(), torch.inference_mode():
         warnings.simplefilter("ignore")
         torch.onnx.export(
             model,
@@ -119,6 +137,9 @@ def _export_onnx(model: ExportableModel, tokenizer, target: Path) -> None:
             opset_version=ONNX_OPSET,
             dynamo=False,
         )
+    if fused:
+        heads = model.spec.num_attention_heads
+        fusion.name_head_count(target, heads, model.spec.hidden_size // heads)
 
 
 def _optimize(source: Path, model: ExportableModel):
@@ -164,6 +185,7 @@ def export_variants(
             stray.unlink()
 
     folders: dict[Variant, Path] = {}
+    fused: dict[Variant, dict[str, int]] = {}
     needs_onnx = {Variant.ONNX_FP32, Variant.ONNX_OPTIMIZED, Variant.ONNX_FP16, Variant.ONNX_INT8}
     raw_onnx = work / "raw" / ONNX_FILE
     optimized_onnx = work / "raw" / "optimized.onnx"
@@ -200,8 +222,13 @@ def export_variants(
                 raise ExportError(f"no exporter for {variant}")
         shutil.copytree(tokenizer_dir, folder / TOKENIZER_DIR)
         folders[variant] = folder
+        if variant in OPTIMIZED:
+            import onnx
+
+            graph = onnx.load(str(folder / ONNX_FILE), load_external_data=False).graph
+            fused[variant] = fusion.fused_ops(graph)
 
     with torch.inference_mode():
         sample = tokenizer(["probe"], return_tensors="pt")
         output_dim = int(reference(sample["input_ids"], sample["attention_mask"]).shape[-1])
-    return ExportResult(spec, reference, folders, max_length, output_dim)
+    return ExportResult(spec, reference, folders, max_length, output_dim, fused)

@@ -21,6 +21,19 @@ from modelserve_runtime.torch_graph import WEIGHTS, ExportableModel, backbone_cl
 
 SOURCE_SPEC = "modelserve.json"
 CONFIG = "config.json"
+# Encoder families (config.json's model_type) that every variant is exported and verified for
+# in the coverage matrix (tests/model_registry/test_coverage.py); others are refused up front.
+SUPPORTED_FAMILIES = (
+    "bert",
+    "distilbert",
+    "roberta",
+    "xlm-roberta",
+    "deberta-v2",
+    "electra",
+    "mpnet",
+    "albert",
+    "modernbert",
+)
 
 
 @dataclass
@@ -42,6 +55,12 @@ def read_source_spec(source: Path) -> SourceSpec:
     if not (source / CONFIG).exists():
         raise ExportError(f"{source} is not a Hugging Face model folder (no {CONFIG})")
     config = json.loads((source / CONFIG).read_text())
+    family = config.get("model_type")
+    if family not in SUPPORTED_FAMILIES:
+        raise ExportError(
+            f"{source}: model type {family!r} is not supported; the families exported and "
+            f"verified are {', '.join(SUPPORTED_FAMILIES)}"
+        )
     declared = (
         json.loads((source / SOURCE_SPEC).read_text()) if (source / SOURCE_SPEC).exists() else {}
     )

@@ -14,7 +14,7 @@ import torch
 
 from modelserve_registry.errors import ValidationFailed
 from modelserve_registry.evaldata import PROBE_TEXTS, LabelledTexts
-from modelserve_registry.export import RUNTIMES, ExportResult, export_variants
+from modelserve_registry.export import ExportResult, export_variants, runtime_for
 from modelserve_registry.validation import BATCH_DEPENDENT, judge, with_one_text_per_call
 from modelserve_runtime.inference import TOKENIZER_DIR, TextModel, predict_sorted
 from modelserve_runtime.manifest import (
@@ -103,7 +103,8 @@ def stage_variant(
     draft manifest written beside its files); returns its manifest, not yet validated."""
     folder = result.folders[variant]
     entries = [e for e in _local_entries(folder) if not e.path.startswith(TOKENIZER_DIR)]
-    provisional = VariantManifest(variant=variant, files=entries, runtime=RUNTIMES[variant])
+    runtime = runtime_for(result, variant)
+    provisional = VariantManifest(variant=variant, files=entries, runtime=runtime)
     draft = _draft(name, result, tokenizer_entries, {variant: provisional}, source)
     (folder / PULLED_MANIFEST).write_text(draft.model_dump_json())
     return provisional

@@ -57,6 +57,10 @@ class Runtime(_Frozen):
         default_factory=list, description="ONNX Runtime providers, best first."
     )
     note: str = ""
+    fused_ops: dict[str, int] = Field(
+        default_factory=dict,
+        description="ONNX Runtime fused ops in the graph (Attention, SkipLayerNormalization...)",
+    )
 
 
 class Tolerance(_Frozen):

@@ -6,6 +6,7 @@ computes the same function. Imported only when a PyTorch variant is loaded: it n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -27,11 +28,15 @@ class ExportableModel(nn.Module):
         self.backbone = backbone
         self.spec = spec
         self.head = head
+        # What the encoder is given for the 0/1 mask; the exporter swaps in an additive 4D
+        # mask that ONNX Runtime's fusion recognises (the pooling keeps the 0/1 mask).
+        self.backbone_mask: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        mask = self.backbone_mask(attention_mask) if self.backbone_mask else attention_mask
         if self.spec.kind == "sequence-classification":
-            return self.backbone(input_ids=input_ids, attention_mask=attention_mask).logits.float()
-        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask)[0]
+            return self.backbone(input_ids=input_ids, attention_mask=mask).logits.float()
+        hidden = self.backbone(input_ids=input_ids, attention_mask=mask)[0]
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
         pooled = pooled.float()  # pooling and head in FP32 whatever the backbone's precision
@@ -50,7 +55,10 @@ def backbone_class(
 
 def load_torch_variant(folder: Path, spec: GraphSpec, device: str = "cpu") -> ExportableModel:
     config = AutoConfig.from_pretrained(folder)
-    backbone = backbone_class(spec.kind).from_config(config, attn_implementation="sdpa")
+    try:
+        backbone = backbone_class(spec.kind).from_config(config, attn_implementation="sdpa")
+    except ValueError:  # a family without an SDPA path (DeBERTa-v2): the eager one is exact too
+        backbone = backbone_class(spec.kind).from_config(config, attn_implementation="eager")
     state = load_file(folder / WEIGHTS, device="cpu")
     head = None
     if spec.head:
