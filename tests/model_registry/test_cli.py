@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from modelserve_registry.cli import cli
+from modelserve_runtime.manifest import Variant
 from modelserve_runtime.store import Registry, _blob_key
 
 
@@ -27,7 +28,8 @@ def test_list_show_tag_pull_and_rm_as_json(
     code, out, _ = run(capsys, "--uri", uri, "list", "--json")
     assert code == 0
     (entry,) = json.loads(out)
-    assert entry["name"] == "tiny" and entry["version"] == 1 and len(entry["variants"]) == 6
+    assert entry["name"] == "tiny" and entry["version"] == 1
+    assert len(entry["variants"]) == len(Variant)
     assert entry["variants"]["onnx-int8"]["validation"]["passed"] is True
 
     assert run(capsys, "--uri", uri, "tag", "tiny:1", "production", "--json")[0] == 0

@@ -128,7 +128,8 @@ def export_and_push(
         work = Path(tmp)
         # The reference runs in memory; pytorch-fp32 is exported (and checked) only when asked.
         wanted = list(dict.fromkeys(variants))
-        result = export_variants(source, work, wanted, step)
+        calibration = eval_data.texts if eval_data else None
+        result = export_variants(source, work, wanted, step, calibration)
         tokenizer_entries = _local_entries(work / TOKENIZER_DIR, f"{TOKENIZER_DIR}/")
         texts = (eval_data.texts if eval_data else []) + PROBE_TEXTS
         labels = (

@@ -21,6 +21,7 @@ class Variant(StrEnum):
     ONNX_OPTIMIZED = "onnx-optimized"
     ONNX_FP16 = "onnx-fp16"
     ONNX_INT8 = "onnx-int8"
+    ONNX_INT8_STATIC = "onnx-int8-static"
 
     @property
     def engine(self) -> Literal["torch", "onnxruntime"]:
@@ -30,7 +31,7 @@ class Variant(StrEnum):
     def precision(self) -> Literal["fp32", "fp16", "int8"]:
         if self.value.endswith("fp16"):
             return "fp16"
-        if self.value.endswith("int8"):
+        if "int8" in self.value:
             return "int8"
         return "fp32"
 
