@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import pytest
 
 from modelserve_registry.quantize import CALIBRATION_TEXTS, calibration_sample
 from modelserve_runtime.inference import ONNX_FILE, TextModel
@@ -55,3 +56,18 @@ def test_the_calibration_sample_is_bounded_and_the_same_on_every_run() -> None:
     assert len(sample) == CALIBRATION_TEXTS and sample == calibration_sample(texts)
     assert sample == sorted(sample, key=texts.index)  # in the source's order
     assert calibration_sample(texts[:10]) == texts[:10]
+
+
+@pytest.mark.slow
+def test_roberta_base_synthetic_exports_to_static_int8_within_tolerance(tmp_path: Path) -> None:
+    from modelserve_registry.bootstrap import build_roberta_synthetic
+    from modelserve_registry.pipeline import export_and_push
+
+    build_roberta_synthetic(tmp_path / "source")
+    registry = Registry.open(str(tmp_path / "registry"))
+    variants = [Variant.ONNX_FP32, Variant.ONNX_INT8_STATIC]
+    manifest = export_and_push(registry, tmp_path / "source", "roberta", variants)  # or refused
+    fp32, static = (manifest.variants[v] for v in variants)
+    assert static.validation is not None and static.validation.passed
+    # 125M parameters: int8 weights but for the 12 feed-forward outputs (28M kept in float)
+    assert static.size_bytes < 0.5 * fp32.size_bytes, (static.size_bytes, fp32.size_bytes)
