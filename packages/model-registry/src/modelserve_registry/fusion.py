@@ -133,6 +133,11 @@ def name_head_count(path: Path, num_heads: int, head_size: int) -> int:
             rewritten += 1
     if rewritten:
         graph.initializer.append(numpy_helper.from_array(np.array([num_heads], np.int64), heads))
+        # the -1 constants nothing reads now (ONNX Runtime would warn about each, every load)
+        read = {name for node in graph.node for name in node.input}
+        unread = [n for n in graph.node if n.op_type == "Constant" and n.output[0] not in read]
+        for node in unread:
+            graph.node.remove(node)
         onnx.save(model, str(path))
     return rewritten
 
