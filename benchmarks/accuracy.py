@@ -50,8 +50,9 @@ def evaluate(model: str, texts_path: Path, batch_size: int) -> dict:
     for variant, entry in manifest.variants.items():
         if "cpu" not in entry.runtime.devices:
             continue
-        _, folder = fetch(
+        folder = fetch(
             registry,
+            manifest,
             ModelConfig(ref=f"{manifest.name}:{manifest.version}", variant=variant),
             Device("cpu"),
             settings.cache_dir / "pulled",

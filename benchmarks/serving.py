@@ -214,8 +214,10 @@ def load_model(model: str = MODEL, variant: str = VARIANT):
     from modelserve_runtime.store import Registry
 
     settings = StoreSettings()
-    _, folder = fetch(
-        Registry.open(settings.uri),
+    registry = Registry.open(settings.uri)
+    folder = fetch(
+        registry,
+        registry.manifest(f"{model}@production"),
         ModelConfig(ref=f"{model}@production", variant=variant),
         Device("cpu"),
         settings.cache_dir / "pulled",
