@@ -36,7 +36,7 @@ def _tiny_config(**overrides) -> BertConfig:
     return BertConfig(vocab_size=30522, **{**TINY_SHAPE, **overrides})
 
 
-def _copy_tokenizer(folder: Path) -> None:
+def copy_tokenizer(folder: Path) -> None:
     for name in TOKENIZER_FILES:
         shutil.copyfile(minilm_folder() / name, folder / name)
 
@@ -54,14 +54,14 @@ def make_classifier(folder: Path, seed: int = 0, **shape) -> Path:
     with torch.no_grad():
         model.classifier.weight.normal_(0.0, 1.0)  # logits of a few units, like a trained head
     model.save_pretrained(folder)
-    _copy_tokenizer(folder)
+    copy_tokenizer(folder)
     return folder
 
 
 def make_embedder(folder: Path, seed: int = 1) -> Path:
     torch.manual_seed(seed)
     BertModel(_tiny_config()).save_pretrained(folder)
-    _copy_tokenizer(folder)
+    copy_tokenizer(folder)
     return folder
 
 

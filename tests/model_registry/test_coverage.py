@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -19,12 +18,11 @@ import torch
 
 from modelserve_registry.errors import ExportError
 from modelserve_registry.graph import SUPPORTED_FAMILIES
-from modelserve_registry.head import minilm_folder
 from modelserve_registry.pipeline import export_and_push
 from modelserve_runtime.manifest import Variant
 from modelserve_runtime.store import Registry
 
-from .conftest import TOKENIZER_FILES
+from .conftest import copy_tokenizer
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPECTED = Path(__file__).with_name("coverage.json")
@@ -66,8 +64,7 @@ def make_family_model(folder: Path, family: str, head: str) -> Path:
         with torch.no_grad():
             last.weight.normal_(0.0, 1.0)
     model.save_pretrained(folder)
-    for name in TOKENIZER_FILES:
-        shutil.copyfile(minilm_folder() / name, folder / name)
+    copy_tokenizer(folder)
     return folder
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from modelserve_registry.errors import ExportError
 from modelserve_runtime.probes import PROBE_TEXTS
 
-__all__ = ["PROBE_TEXTS", "LabelledTexts", "read_eval_csv"]
+__all__ = ["PROBE_TEXTS", "LabelledTexts", "read_eval_csv", "seeded_sample"]
 
 SAMPLE_SEED = 1786
 
@@ -57,6 +57,14 @@ def read_eval_csv(
     if not texts:
         raise ExportError(f"{path} holds no rows")
     if sample is not None and sample < len(texts):
-        keep = sorted(random.Random(seed).sample(range(len(texts)), sample))
+        keep = seeded_sample(len(texts), sample, seed)
         texts, labels = [texts[i] for i in keep], [labels[i] for i in keep]
     return LabelledTexts(texts, labels)
+
+
+def seeded_sample(total: int, size: int, seed: int = SAMPLE_SEED) -> list[int]:
+    """`size` of the indices 0..total-1, in order, the same ones on every run (all of them
+    when size >= total)."""
+    if size >= total:
+        return list(range(total))
+    return sorted(random.Random(seed).sample(range(total), size))

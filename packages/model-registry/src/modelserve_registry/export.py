@@ -106,11 +106,11 @@ def runtime_for(result: ExportResult, variant: Variant) -> Runtime:
     fused = result.fused_ops.get(variant)
     if fused is None:
         return runtime
-    note = runtime.note
+    notes = [runtime.note] if runtime.note else []
     if not fused["Attention"] + fused["QAttention"]:
         family = result.reference.spec.model_type
-        note += f"; attention left unfused (ONNX Runtime does not fuse {family}'s attention)"
-    return runtime.model_copy(update={"fused_ops": fused, "note": note.lstrip("; ")})
+        notes.append(f"attention left unfused (ONNX Runtime does not fuse {family}'s attention)")
+    return runtime.model_copy(update={"fused_ops": fused, "note": "; ".join(notes)})
 
 
 def _max_length(tokenizer, config, spec: SourceSpec) -> int:

@@ -5,12 +5,11 @@ sentiment-minilm's labels on Sp1786 changed between batches of 32 and one text p
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import numpy as np
 
-from modelserve_registry.evaldata import SAMPLE_SEED
+from modelserve_registry.evaldata import seeded_sample
 from modelserve_runtime.tokenization import TextTokenizer
 
 CALIBRATION_TEXTS = 256  # at most: a seeded sample of the eval CSV, else the probe texts
@@ -31,12 +30,9 @@ def dynamic_int8(optimized: Path, target: Path) -> None:
     )
 
 
-def calibration_sample(texts: list[str], seed: int = SAMPLE_SEED) -> list[str]:
+def calibration_sample(texts: list[str]) -> list[str]:
     """At most CALIBRATION_TEXTS of `texts`, the same ones on every run."""
-    if len(texts) <= CALIBRATION_TEXTS:
-        return list(texts)
-    keep = sorted(random.Random(seed).sample(range(len(texts)), CALIBRATION_TEXTS))
-    return [texts[i] for i in keep]
+    return [texts[i] for i in seeded_sample(len(texts), CALIBRATION_TEXTS)]
 
 
 def _float_matmuls(graph) -> list[str]:
