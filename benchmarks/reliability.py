@@ -64,6 +64,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def cpu_probe_s() -> float:
+    """Seconds one core takes for a fixed pure-Python loop (best of 3): this shared VM's
+    speed drifts up to 3x between hours, so every part records how fast the machine was."""
+    best = float("inf")
+    for _ in range(3):
+        start, total = time.perf_counter(), 0
+        for i in range(2_000_000):
+            total += i
+        best = min(best, time.perf_counter() - start)
+    return round(best, 4)
+
+
 def stats(values: list[float]) -> dict:
     p50, p99 = np.percentile(values, [50, 99]).tolist() if values else (None, None)
     return {"n": len(values), "p50_ms": p50, "p99_ms": p99}
@@ -195,6 +207,10 @@ def finish(process: subprocess.Popen, work: Path) -> list[dict]:
             "t": round(r.intended - start, 4),
             "ms": None if r.latency_ms is None else round(r.latency_ms, 2),
             "lag_ms": None if r.sent is None else round(1000 * (r.sent - r.intended), 2),
+            # from the actual send: the server's share, without the generator's own lag
+            "served_ms": None
+            if r.sent is None or r.finished is None
+            else round(1000 * (r.finished - r.sent), 2),
             "status": r.status,
             "error": None if r.ok else r.error,
         }
@@ -291,6 +307,20 @@ def overload(server: Server, texts: Path, work: Path, args: argparse.Namespace) 
         "windows": {"before": before, "during": during, "after": window(records, end, end + post)},
         "p99_ratio": ratio,
         "rejections": stats([r["ms"] for r in records if r["status"] in (429, 503)]),
+        "rejections_from_send": stats(
+            [
+                r["served_ms"]
+                for r in records
+                if r["status"] in (429, 503) and r["served_ms"] is not None
+            ]
+        ),
+        "admitted_during_from_send": stats(
+            [
+                r["served_ms"]
+                for r in records
+                if pre <= r["t"] < end and r["status"] == 200 and r["served_ms"] is not None
+            ]
+        ),
         "rejections_by_status": by_status,
         "shed_fraction_during": during["shed"]["n"] / max(1, during["requests"]),
         "failed": sum(failed(r) for r in records),
@@ -414,6 +444,14 @@ def tables(report: dict) -> list[tuple[str, list[str], list[list]]]:
             for s, v in o["rejections_by_status"].items()
         ]
         figures += [
+            [
+                "from the actual send (no generator lag): 429/503 p50 / p99 ms",
+                " / ".join(map(fmt, list(o["rejections_from_send"].values())[1:])),
+            ],
+            [
+                "from the actual send: admitted during the burst p50 / p99 ms",
+                " / ".join(map(fmt, list(o["admitted_during_from_send"].values())[1:])),
+            ],
             ["shed fraction during the burst", o["shed_fraction_during"]],
             ["admitted req/s during the burst", o["windows"]["during"]["admitted"]["n"] / burst],
             ["load generator CPU s per s", o["generator_cpu"]],
@@ -460,7 +498,10 @@ def markdown(report: dict) -> str:
         "",
         f"`uv run python benchmarks/reliability.py {report['argv']}` on {m['cpus']} CPUs, Python "
         f"{m['python']}, {m['platform']}. 2 workers, one text per request, open-loop `loadtest "
-        "run --trace`, latency from the intended send time; shed = 429 + 503.",
+        "run --trace`, latency from the intended send time; shed = 429 + 503. Machine speed "
+        "before each part (s for a fixed Python loop, lower is faster; it drifts up to 3x): "
+        + ", ".join(f"{k} {v:g}" for k, v in report.get("cpu_probe_s", {}).items())
+        + ".",
         "",
     ]
     for title, headers, rows in tables(report):
@@ -558,6 +599,7 @@ def main() -> None:
         root = Path(scratch)
         for part in [p for p in ("overload", "kill", "restart") if p in args.only.split(",")]:
             console.rule(part)
+            report.setdefault("cpu_probe_s", {})[part] = cpu_probe_s()
             server = Server(args.out / f"server-{part}.log")
             try:
                 console.print(f"server ready in {server.start():.2f} s at {server.url}")
