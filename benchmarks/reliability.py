@@ -76,6 +76,16 @@ def cpu_probe_s() -> float:
     return round(best, 4)
 
 
+def cpu_model() -> str:
+    """The host CPU's name: this VM has been an AMD EPYC on some days and an Intel Xeon on
+    others, and the same model runs up to 3x slower on one than on the other."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
 def stats(values: list[float]) -> dict:
     p50, p99 = np.percentile(values, [50, 99]).tolist() if values else (None, None)
     return {"n": len(values), "p50_ms": p50, "p99_ms": p99}
@@ -496,7 +506,8 @@ def markdown(report: dict) -> str:
     lines = [
         f"# Reliability of {MODEL}: overload, worker SIGKILL, restart ({m['date']})",
         "",
-        f"`uv run python benchmarks/reliability.py {report['argv']}` on {m['cpus']} CPUs, Python "
+        f"`uv run python benchmarks/reliability.py {report['argv']}` on {m['cpus']} CPUs "
+        f"({m.get('cpu_model', '?')}), Python "
         f"{m['python']}, {m['platform']}. 2 workers, one text per request, open-loop `loadtest "
         "run --trace`, latency from the intended send time; shed = 429 + 503. Machine speed "
         "before each part (s for a fixed Python loop, lower is faster; it drifts up to 3x): "
@@ -586,6 +597,7 @@ def main() -> None:
         args.rates = [r for r in args.rates if r % 40 == 0]
     machine = {
         "cpus": os.cpu_count(),
+        "cpu_model": cpu_model(),
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
