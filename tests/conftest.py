@@ -62,8 +62,14 @@ def server(tmp_path_factory: pytest.TempPathFactory, e2e_registry: Path) -> Iter
             {"ref": "tiny-sentiment", "max_queue_wait_ms": 2000},
             {"ref": "tiny-embed", "max_queue_wait_ms": 2000},
             # queues allowed to build (the batching and disconnect tests): the deadline alone
-            # bounds admission here, not the queue-wait budget
-            {"ref": "big-batch", "max_batch_size": 16, "max_queue_wait_ms": None},
+            # bounds admission here, not the queue-wait budget, and it is long, so a slow
+            # machine still queues a burst (40 x 8 long texts) instead of refusing most of it
+            {
+                "ref": "big-batch",
+                "max_batch_size": 16,
+                "max_queue_wait_ms": None,
+                "deadline_ms": 20000,
+            },
             {"ref": "big-slow", "max_batch_size": 1, "max_queue": 2, "max_queue_wait_ms": None},
         ],
     }

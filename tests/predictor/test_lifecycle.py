@@ -37,6 +37,12 @@ def registry(tmp_path: Path, e2e_registry: Path) -> Registry:
     return registry
 
 
+def _config(**fields) -> ModelConfig:
+    # These tests are about swaps, not admission: four clients back to back while a second
+    # copy loads on a busy machine can exceed the 50 ms queue-wait budget and be refused.
+    return ModelConfig(ref="tiny-sentiment@production", max_queue_wait_ms=None, **fields)
+
+
 async def _load(slot: ModelSlot, registry: Registry, cache: Path) -> None:
     await asyncio.to_thread(slot.load_blocking, registry, cache)
     await slot.warm_up()
@@ -72,7 +78,7 @@ async def _change_under_traffic(slot, registry, cache, config) -> tuple[list[obj
 
 
 def test_a_swap_beside_the_serving_copy_fails_no_request(registry: Registry, tmp_path) -> None:
-    config = ModelConfig(ref="tiny-sentiment@production", swap="beside")
+    config = _config(swap="beside")
     slot = ModelSlot(config, CPU, None)
 
     async def scenario() -> list[object]:
@@ -93,7 +99,7 @@ def test_a_swap_beside_the_serving_copy_fails_no_request(registry: Registry, tmp
 
 
 def test_a_drain_swap_answers_only_503_while_no_copy_serves(registry: Registry, tmp_path) -> None:
-    config = ModelConfig(ref="tiny-sentiment@production", swap="drain")
+    config = _config(swap="drain")
     slot = ModelSlot(config, CPU, None)
 
     async def scenario() -> list[object]:
@@ -112,7 +118,7 @@ def test_a_drain_swap_answers_only_503_while_no_copy_serves(registry: Registry, 
 
 @pytest.mark.parametrize("swap", ["beside", "drain"])
 def test_a_broken_version_never_serves(registry: Registry, tmp_path, swap: str) -> None:
-    config = ModelConfig(ref="tiny-sentiment@production", swap=swap)
+    config = _config(swap=swap)
     slot = ModelSlot(config, CPU, None)
 
     async def scenario() -> tuple[list[object], object]:
@@ -145,7 +151,7 @@ def test_an_alias_move_in_an_s3_registry_is_followed(
         if path.is_file():
             client.upload_file(str(path), "releases", f"registry/{path.relative_to(root)}")
     remote = Registry.open("s3://releases/registry", s3_endpoint_url=s3_endpoint)
-    config = ModelConfig(ref="tiny-sentiment@production")
+    config = _config()
     slot = ModelSlot(config, CPU, None)
 
     async def scenario() -> None:
