@@ -21,7 +21,6 @@ import platform
 import sys
 import tempfile
 import time
-from collections.abc import Generator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -30,49 +29,13 @@ from rich.console import Console
 from rich.progress import Progress
 
 from benchmarks import serving
+from benchmarks.serving import interleave
 from modelserve_loadtest.payloads import read_texts
-from modelserve_loadtest.sweep import Capacity, Step, capacity_search
+from modelserve_loadtest.sweep import Step, capacity_search
 from modelserve_registry.settings import find_shared_data
 
 console = Console()
 RESULTS = Path(__file__).parent / "results" / "capacity"
-
-
-def interleave(
-    searches: dict[tuple[str, float], Generator[float, Step, Capacity]],
-    measure,
-    on_step=None,
-) -> dict[tuple[str, float], Capacity]:
-    """Drive the searches with one measured step per system in turn. A system's searches
-    (one per SLO) share its measurements: a rate already measured for it is answered from
-    the cache, so the 100 ms and 250 ms searches cost one ramp, not two."""
-    measured: dict[tuple[str, float], Step] = {}
-    pending = {key: next(search) for key, search in searches.items()}
-    results: dict[tuple[str, float], Capacity] = {}
-    systems = list(dict.fromkeys(system for system, _ in searches))
-
-    def answer_from_cache(system: str) -> None:
-        for key in [k for k in pending if k[0] == system]:
-            while key in pending and (system, round(pending[key], 6)) in measured:
-                try:
-                    pending[key] = searches[key].send(measured[(system, round(pending[key], 6))])
-                except StopIteration as done:
-                    results[key] = done.value
-                    del pending[key]
-
-    while pending:
-        for system in systems:
-            answer_from_cache(system)
-            waiting = [key for key in pending if key[0] == system]
-            if not waiting:
-                continue
-            rate = pending[waiting[0]]
-            step = measure(system, rate)
-            measured[(system, round(rate, 6))] = step
-            if on_step:
-                on_step(system, step)
-            answer_from_cache(system)
-    return results
 
 
 def main() -> None:

@@ -15,12 +15,13 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-from modelserve_loadtest.sweep import Step
+from modelserve_loadtest.sweep import Capacity, Step
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = "roberta-base-synthetic"  # the study's architecture
@@ -44,6 +45,9 @@ class System:
     env: dict[str, str]
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
+    cwd: Path = REPO  # the baseline service is imported as benchmarks.baseline.service
+    endpoint: str = "analyze"  # the body `loadtest run --endpoint` sends it
+    ready_path: str = "/readyz"
 
     @property
     def host(self) -> str:
@@ -102,7 +106,7 @@ def start(system: System, logs: Path, timeout_s: float = 600) -> None:
         system.process = subprocess.Popen(
             system.command,
             env={**os.environ, **system.env},
-            cwd=REPO,  # the baseline service is imported as benchmarks.baseline.service
+            cwd=system.cwd,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -112,7 +116,7 @@ def start(system: System, logs: Path, timeout_s: float = 600) -> None:
         if system.process.poll() is not None:
             raise RuntimeError(f"{system.name} exited; see {logs / (system.name + '.log')}")
         try:
-            if httpx.get(f"{system.host}/readyz", timeout=2).status_code == 200:
+            if httpx.get(system.host + system.ready_path, timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
@@ -179,6 +183,8 @@ def load_run(
         "--out",
         str(out),
         "--quiet",
+        "--endpoint",
+        system.endpoint,
     ]
     if texts is not None:
         command += ["--texts", str(texts)]
@@ -240,3 +246,40 @@ def in_process_batch1(texts: list[str], model: str = MODEL, variant: str = VARIA
         "texts_per_s": len(texts) / sum(seconds),
         "p50_ms": 1000 * statistics.median(seconds),
     }
+
+
+def interleave(
+    searches: dict[tuple[str, float], Generator[float, Step, Capacity]],
+    measure,
+    on_step=None,
+) -> dict[tuple[str, float], Capacity]:
+    """Drive the searches with one measured step per system in turn. A system's searches
+    (one per SLO) share its measurements: a rate already measured for it is answered from
+    the cache, so the 100 ms and 250 ms searches cost one ramp, not two."""
+    measured: dict[tuple[str, float], Step] = {}
+    pending = {key: next(search) for key, search in searches.items()}
+    results: dict[tuple[str, float], Capacity] = {}
+    systems = list(dict.fromkeys(system for system, _ in searches))
+
+    def answer_from_cache(system: str) -> None:
+        for key in [k for k in pending if k[0] == system]:
+            while key in pending and (system, round(pending[key], 6)) in measured:
+                try:
+                    pending[key] = searches[key].send(measured[(system, round(pending[key], 6))])
+                except StopIteration as done:
+                    results[key] = done.value
+                    del pending[key]
+
+    while pending:
+        for system in systems:
+            answer_from_cache(system)
+            waiting = [key for key in pending if key[0] == system]
+            if not waiting:
+                continue
+            rate = pending[waiting[0]]
+            step = measure(system, rate)
+            measured[(system, round(rate, 6))] = step
+            if on_step:
+                on_step(system, step)
+            answer_from_cache(system)
+    return results

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from benchmarks import serving
-from benchmarks.capacity import interleave
 from benchmarks.service_level import interarrival_cv, plan_regimes
+from benchmarks.serving import interleave
 from modelserve_loadtest.sweep import Step, capacity_search, search_capacity
 from tests.model_registry.conftest import LABELS, make_classifier
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from modelserve_loadtest.arrivals import GammaArrivals, read_trace, scenario, trace_schedule
 from modelserve_loadtest.errors import BadArguments, LoadtestError
+from modelserve_loadtest.payloads import ENDPOINTS
 from modelserve_loadtest.runner import RunPlan
 from modelserve_loadtest.settings import LoadtestSettings
 
@@ -227,7 +228,7 @@ def build_parser(settings: LoadtestSettings) -> argparse.ArgumentParser:
         )
         cmd.add_argument("--shape", type=float, default=settings.shape)
         cmd.add_argument("--seed", type=int, default=settings.seed)
-        cmd.add_argument("--endpoint", default=settings.endpoint, choices=["analyze", "oip"])
+        cmd.add_argument("--endpoint", default=settings.endpoint, choices=ENDPOINTS)
         cmd.add_argument("--model", default=settings.model)
         cmd.add_argument("--texts", default=settings.texts, help="CSV with a text column")
         cmd.add_argument("--column", default=settings.column)

@@ -38,14 +38,17 @@ def read_texts(path: str | None, column: str = "text", limit: int = 10_000) -> l
     return texts
 
 
+ENDPOINTS = ("analyze", "analyze-list", "oip")
+
+
 def route(endpoint: str, model: str | None) -> str:
-    if endpoint == "analyze":
+    if endpoint in ("analyze", "analyze-list"):
         return "/analyze-sentiment"
     if endpoint == "oip":
         if not model:
             raise BadArguments("--endpoint oip needs --model")
         return f"/v2/models/{model}/infer"
-    raise BadArguments(f"unknown endpoint {endpoint!r}: use analyze or oip")
+    raise BadArguments(f"unknown endpoint {endpoint!r}: use one of {', '.join(ENDPOINTS)}")
 
 
 def bodies(texts: list[str], endpoint: str, model: str | None) -> list[dict]:
@@ -55,4 +58,8 @@ def bodies(texts: list[str], endpoint: str, model: str | None) -> list[dict]:
             for t in texts
         ]
     extra = {"model": model} if model else {}
+    if endpoint == "analyze-list":
+        # one text as a one-element list: the body a batching server's list API takes
+        # (BentoML's batchable APIs); the predictor answers it like {"text": ...}
+        return [{"texts": [t], **extra} for t in texts]
     return [{"text": t, **extra} for t in texts]

@@ -1,0 +1,327 @@
+"""The predictor against real peers (issue 14): the same ONNX file and tokenizer behind each
+server, the same open-loop Poisson load of real Sp1786 texts (`loadtest run`, its own
+process), capacity searches interleaved one step per system in turn.
+
+    uv run python -m benchmarks.peers.compare [--systems predictor-1w,plain,...]
+        [--step-duration 30] [--out benchmarks/results/peers]
+
+Each peer is its own uv project under benchmarks/peers/ with pinned versions (their
+dependencies stay out of the workspace lock); `uv sync` of each happens on its first run.
+Before any timing, every system answers the same 20 texts alone and must give the
+predictor's labels. Per step the CPU seconds of the server's processes, of the load
+generator and of everything else on the machine are recorded, so a step that something
+else contaminated shows. Capacity at an SLO: the highest rate whose step had p99 under it
+and < 1% failures (`modelserve_loadtest.sweep`).
+
+Writes peers.json ({"systems": {NAME: {"capacity_p99_50ms", "capacity_p99_100ms",
+"p50_ms_at_20rps", ...}}}), peers.md and one latency-vs-rate plot per system."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+from rich.console import Console
+
+from benchmarks import serving
+from benchmarks.reliability import cpu_model
+from modelserve_loadtest.payloads import read_texts
+from modelserve_loadtest.sweep import Step, capacity_search
+from modelserve_registry.settings import find_shared_data
+
+MODEL, VARIANT = "sentiment-minilm", "onnx-int8"
+PEERS = Path(__file__).resolve().parent
+RESULTS = serving.REPO / "benchmarks" / "results" / "peers"
+SLOS_MS = (50.0, 100.0)
+FIRST_RATE = 20.0  # every search starts here: its step also gives the p50 at 20 req/s
+console = Console(width=None if sys.stdout.isatty() else 120)
+
+
+def model_folder() -> Path:
+    """The pulled folder of the variant the predictor serves (model.onnx, tokenizer,
+    manifest.json): every peer loads exactly these files."""
+    from modelserve_predictor.models import fetch
+    from modelserve_predictor.placement import Device
+    from modelserve_predictor.settings import ModelConfig
+    from modelserve_runtime.settings import StoreSettings
+    from modelserve_runtime.store import Registry
+
+    settings = StoreSettings()
+    registry = Registry.open(settings.uri)
+    reference = f"{MODEL}@production"
+    config = ModelConfig(ref=reference, variant=VARIANT)
+    manifest = registry.manifest(reference)
+    return fetch(registry, manifest, config, Device("cpu"), settings.cache_dir / "pulled")
+
+
+def uv() -> str:
+    found = shutil.which("uv")
+    if not found:
+        raise SystemExit("the peers run in their own uv projects: uv must be on PATH")
+    return found
+
+
+def peer(name: str, description: str, command: list[str], folder: Path, **fields) -> serving.System:
+    return serving.System(
+        name=name,
+        description=description,
+        command=[uv(), "run", "--locked", "--project", str(PEERS / name), *command],
+        env={"PEER_MODEL_DIR": str(folder), "VIRTUAL_ENV": ""},  # the peer's own .venv
+        cwd=PEERS / name,
+        **fields,
+    )
+
+
+def systems(folder: Path) -> dict[str, serving.System]:
+    found = {f"predictor-{w}w": serving.predictor(w, model=MODEL, variant=VARIANT) for w in (1, 2)}
+    found["plain"] = peer(
+        "plain",
+        "Starlette + uvicorn (uvloop, httptools), ONNX Runtime in the handler, no batching",
+        ["python", "server.py", "--port", "{port}"],
+        folder,
+    )
+    found["bentoml-batchable"] = peer(
+        "bentoml-batchable",
+        "BentoML 1.4.40, one service, batchable API (adaptive batching, <= 32)",
+        ["bentoml", "serve", "service:Sentiment", "--host", "127.0.0.1", "--port", "{port}"],
+        folder,
+        endpoint="analyze-list",
+    )
+    found["litserve"] = peer(
+        "litserve",
+        "LitServe 0.2.19, max_batch_size 32, batch_timeout 5 ms, 1 CPU worker",
+        ["python", "server.py", "--port", "{port}"],
+        folder,
+        ready_path="/health",
+    )
+    for system in found.values():
+        system.command = [part.replace("{port}", str(system.port)) for part in system.command]
+        system.env.setdefault("PREDICTOR_GRPC_PORT", "0")
+    return found
+
+
+def labels(system: serving.System, texts: list[str]) -> list[str]:
+    """Each text alone (dynamic INT8 is not batch-independent), as that system answers it."""
+    found = []
+    with httpx.Client(base_url=system.host, timeout=30) as client:
+        for text in texts:
+            body = {"texts": [text]} if system.endpoint == "analyze-list" else {"text": text}
+            answer = client.post("/analyze-sentiment", json=body)
+            answer.raise_for_status()
+            data = answer.json()
+            row = data[0] if isinstance(data, list) else data.get("results", [data])[0]
+            found.append(row["label"])
+    return found
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds used so far by a process and its live children."""
+    total = 0.0
+    try:
+        root = psutil.Process(pid)
+        for process in [root, *root.children(recursive=True)]:
+            try:
+                times = process.cpu_times()
+                total += times.user + times.system
+            except psutil.Error:
+                continue
+    except psutil.Error:
+        pass
+    return total
+
+
+def measure_step(system: serving.System, rate: float, out: Path, texts: Path, args) -> dict:
+    """One loadtest step with the CPU that the server, the generator and the rest used."""
+    assert system.process is not None
+    machine_before = psutil.cpu_times()
+    server_before = tree_cpu_s(system.process.pid)
+    generator_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    summary = serving.load_run(
+        system, out, rate=rate, duration_s=args.step_duration, texts=texts, seed=int(rate)
+    )
+    wall = time.perf_counter() - started
+    generator_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    machine_after = psutil.cpu_times()
+    busy = sum(
+        getattr(machine_after, f) - getattr(machine_before, f)
+        for f in ("user", "system", "nice", "irq", "softirq")
+    )
+    server = tree_cpu_s(system.process.pid) - server_before
+    generator = (generator_after.ru_utime - generator_before.ru_utime) + (
+        generator_after.ru_stime - generator_before.ru_stime
+    )
+    step = serving.step_from_summary(rate, summary)
+    latency = summary["latency_ms"]
+    return {
+        "rate": rate,
+        "requests": step.requests,
+        "failure_rate": step.failure_rate,
+        "p50_ms": latency["p50"],
+        "p99_ms": latency["p99"],
+        "cores_server": server / wall,
+        "cores_generator": generator / wall,
+        "cores_other": max(0.0, busy - server - generator) / wall,
+    }
+
+
+def compare(chosen: dict[str, serving.System], texts_csv: Path, args, work: Path) -> dict:
+    steps: dict[str, list[dict]] = {name: [] for name in chosen}
+
+    def measure(name: str, rate: float) -> Step:
+        record = measure_step(
+            chosen[name], rate, work / f"{name}-{len(steps[name]):02d}", texts_csv, args
+        )
+        steps[name].append(record)
+        time.sleep(2)  # a backlog drains before the next system's step
+        return Step(rate, record["p99_ms"], record["failure_rate"], record["requests"])
+
+    def show(name: str, step: Step) -> None:
+        record = steps[name][-1]
+        console.print(
+            f"{name:18s} {step.rate:6.1f} req/s  p50 {record['p50_ms'] or 0:7.1f}  "
+            f"p99 {step.p99_ms or 0:7.1f} ms  failed {100 * step.failure_rate:5.2f}%  "
+            f"cores server {record['cores_server']:.2f} generator "
+            f"{record['cores_generator']:.2f} other {record['cores_other']:.2f}"
+        )
+
+    searches = {
+        (name, slo): capacity_search(
+            slo, start_rate=FIRST_RATE, max_rate=args.max_rate, precision=args.precision
+        )
+        for name in chosen
+        for slo in SLOS_MS
+    }
+    found = serving.interleave(searches, measure, show)
+    report = {}
+    for name, system in chosen.items():
+        at_20 = next((s for s in steps[name] if s["rate"] == FIRST_RATE), None)
+        report[name] = {
+            "description": system.description,
+            **{f"capacity_p99_{slo:g}ms": found[(name, slo)].rate for slo in SLOS_MS},
+            "p50_ms_at_20rps": at_20 and at_20["p50_ms"],
+            "steps": sorted(steps[name], key=lambda s: s["rate"]),
+        }
+    return report
+
+
+def markdown(report: dict) -> str:
+    lines = [
+        f"# The predictor against its peers ({report['date']})",
+        "",
+        f"`{report['command']}` on {report['machine']}. {MODEL} `{VARIANT}` (the same ONNX file "
+        f"and tokenizer in every server), open-loop Poisson load of Sp1786 texts from a "
+        f"separate process, {report['step_duration_s']:g} s steps, searches interleaved one "
+        "step per system in turn; capacity = highest step with p99 under the SLO and < 1% "
+        "failed. Every system gave the predictor's labels on the same 20 texts first.",
+        "",
+        "| system | capacity @ p99 <= 50 ms | @ p99 <= 100 ms | p50 at 20 req/s | what |",
+        "|---|---|---|---|---|",
+    ]
+    for name, system in report["systems"].items():
+        cells = [
+            "< 20" if system[k] is None else f"{system[k]:g}"
+            for k in ("capacity_p99_50ms", "capacity_p99_100ms")
+        ]
+        p50 = system["p50_ms_at_20rps"]
+        p50 = "-" if p50 is None else f"{p50:.1f} ms"
+        lines.append(f"| {name} | {cells[0]} | {cells[1]} | {p50} | {system['description']} |")
+    lines += ["", "## Steps (cores: CPU seconds per second of the step)", ""]
+    lines += [
+        "| system | req/s | p50 ms | p99 ms | failed | cores server | generator | other |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, system in report["systems"].items():
+        for s in system["steps"]:
+            lines.append(
+                f"| {name} | {s['rate']:g} | {s['p50_ms'] or 0:.1f} | {s['p99_ms'] or 0:.1f} | "
+                f"{100 * s['failure_rate']:.2f}% | {s['cores_server']:.2f} | "
+                f"{s['cores_generator']:.2f} | {s['cores_other']:.2f} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def plot(report: dict, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    for name, system in report["systems"].items():
+        rates = [s["rate"] for s in system["steps"]]
+        figure, axis = plt.subplots(figsize=(6, 4))
+        for key, style in (("p50_ms", "o-"), ("p99_ms", "s-")):
+            axis.plot(rates, [s[key] for s in system["steps"]], style, label=key[:3])
+        for slo in SLOS_MS:
+            axis.axhline(slo, color="grey", linestyle=":", linewidth=1)
+        axis.set(xlabel="offered req/s", ylabel="latency, ms", yscale="log", title=name)
+        axis.legend()
+        figure.tight_layout()
+        figure.savefig(out / f"{name}.png", dpi=110)
+        plt.close(figure)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--systems", default="predictor-1w,predictor-2w,plain,bentoml-batchable,litserve"
+    )
+    parser.add_argument("--step-duration", type=float, default=30.0)
+    parser.add_argument("--precision", type=float, default=0.15)
+    parser.add_argument("--max-rate", type=float, default=640.0)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    serving.exit_on_sigterm()
+    texts_csv = find_shared_data("sp1786/val.csv")
+    if texts_csv is None:
+        sys.exit("needs ../shared/data/sp1786/val.csv (real Sp1786 texts); see its README")
+    folder = model_folder()
+    every = systems(folder)
+    unknown = set(args.systems.split(",")) - set(every)
+    if unknown:
+        sys.exit(f"unknown systems {sorted(unknown)}; known: {', '.join(every)}")
+    chosen = {name: every[name] for name in args.systems.split(",")}
+    probe = read_texts(str(texts_csv), limit=20)
+    work = Path(tempfile.mkdtemp(prefix="peers-"))
+    date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    try:
+        for system in chosen.values():
+            console.print(f"starting {system.name}: {system.description}")
+            serving.start(system, work / "logs", timeout_s=900)
+        reference = labels(next(iter(chosen.values())), probe)
+        for system in chosen.values():
+            answered = labels(system, probe)
+            if answered != reference:
+                differ = sum(a != b for a, b in zip(answered, reference, strict=True))
+                raise SystemExit(f"{system.name} differs from the others on {differ} of 20 labels")
+        console.print("labels agree on 20 texts; measuring")
+        found = compare(chosen, texts_csv, args, work)
+    finally:
+        for system in chosen.values():
+            serving.stop(system)
+    report = {
+        "date": date,
+        "machine": f"{os.cpu_count()} CPUs ({cpu_model()}), Python {platform.python_version()}",
+        "command": " ".join(["uv run python -m benchmarks.peers.compare", *sys.argv[1:]]),
+        "step_duration_s": args.step_duration,
+        "systems": found,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "peers.json").write_text(json.dumps(report, indent=1))
+    (args.out / "peers.md").write_text(markdown(report))
+    plot(report, args.out)
+    console.print(markdown(report))
+
+
+if __name__ == "__main__":
+    main()
