@@ -47,9 +47,13 @@ FIRST_RATE = 20.0  # every search starts here: its step also gives the p50 at 20
 console = Console(width=None if sys.stdout.isatty() else 120)
 
 
-def model_folder() -> Path:
+def model_folder(
+    reference: str = f"{MODEL}@production",
+    registry_uri: str | None = None,
+    cache: Path | None = None,
+) -> Path:
     """The pulled folder of the variant the predictor serves (model.onnx, tokenizer,
-    manifest.json): every peer loads exactly these files."""
+    manifest.json), from the default registry unless told: every peer loads these files."""
     from modelserve_predictor.models import fetch
     from modelserve_predictor.placement import Device
     from modelserve_predictor.settings import ModelConfig
@@ -57,11 +61,11 @@ def model_folder() -> Path:
     from modelserve_runtime.store import Registry
 
     settings = StoreSettings()
-    registry = Registry.open(settings.uri)
-    reference = f"{MODEL}@production"
+    registry = Registry.open(registry_uri or settings.uri)
     config = ModelConfig(ref=reference, variant=VARIANT)
     manifest = registry.manifest(reference)
-    return fetch(registry, manifest, config, Device("cpu"), settings.cache_dir / "pulled")
+    cache = cache or settings.cache_dir / "pulled"
+    return fetch(registry, manifest, config, Device("cpu"), cache)
 
 
 def uv() -> str:
@@ -262,6 +266,15 @@ def plot(report: dict, out: Path) -> None:
         figure, axis = plt.subplots(figsize=(6, 4))
         for key, style in (("p50_ms", "o-"), ("p99_ms", "s-")):
             axis.plot(rates, [s[key] for s in system["steps"]], style, label=key[:3])
+        # the latencies are of the answered requests: mark the steps that failed >= 1%
+        failing = [s for s in system["steps"] if s["failure_rate"] >= 0.01]
+        axis.plot(
+            [s["rate"] for s in failing],
+            [s["p99_ms"] for s in failing],
+            "rx",
+            markersize=10,
+            label=">= 1% failed",
+        )
         for slo in SLOS_MS:
             axis.axhline(slo, color="grey", linestyle=":", linewidth=1)
         axis.set(xlabel="offered req/s", ylabel="latency, ms", yscale="log", title=name)
@@ -280,7 +293,14 @@ def main() -> None:
     parser.add_argument("--precision", type=float, default=0.15)
     parser.add_argument("--max-rate", type=float, default=640.0)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--from-json", type=Path, help="redraw the table and plots of a past run")
     args = parser.parse_args()
+    if args.from_json:
+        report = json.loads(args.from_json.read_text())
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "peers.md").write_text(markdown(report))
+        plot(report, args.out)
+        return
     serving.exit_on_sigterm()
     texts_csv = find_shared_data("sp1786/val.csv")
     if texts_csv is None:

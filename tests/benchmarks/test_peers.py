@@ -1,0 +1,55 @@
+"""The peers of benchmarks/peers/: a real peer server, started in its own uv project as the
+comparison starts it, loads the predictor's own pulled files and answers what the predictor's
+runtime computes for the same texts."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from benchmarks import serving
+from benchmarks.peers import compare
+from modelserve_runtime.inference import TextModel
+
+TEXTS = ["I love it", "worst purchase ever", "the parcel came on Tuesday", "meh", "ok " * 900]
+
+
+@pytest.mark.skipif(shutil.which("uv") is None, reason="the peers run in their own uv projects")
+def test_the_plain_peer_answers_what_the_predictors_runtime_computes(
+    tmp_path: Path, e2e_registry: Path
+) -> None:
+    folder = compare.model_folder("tiny-sentiment", str(e2e_registry), tmp_path / "cache")
+    system = compare.systems(folder)["plain"]
+    serving.start(system, tmp_path / "logs", timeout_s=600)  # a first `uv sync` included
+    try:
+        rows = [
+            httpx.post(f"{system.host}/analyze-sentiment", json={"text": t}, timeout=30).json()
+            for t in TEXTS
+        ]
+        refused = httpx.post(f"{system.host}/analyze-sentiment", json={"txt": "x"}, timeout=30)
+    finally:
+        serving.stop(system)
+    assert refused.status_code == 400
+    model = TextModel(folder)
+    labels = model.manifest.labels
+    for text, row in zip(TEXTS, rows, strict=True):
+        logits = model.predict([text[: model.max_length * 12]])[0]
+        expected = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+        (answer,) = row["results"]
+        assert answer["label"] == labels[int(expected.argmax())]
+        assert [answer["scores"][label] for label in labels] == pytest.approx(expected, abs=1e-5)
+
+
+def test_every_system_gets_its_port_and_the_peers_their_own_project(tmp_path: Path) -> None:
+    found = compare.systems(tmp_path)
+    assert {"predictor-1w", "predictor-2w", "plain", "bentoml-batchable", "litserve"} <= set(found)
+    for name in ("plain", "bentoml-batchable", "litserve"):
+        system = found[name]
+        assert str(system.port) in system.command and "{port}" not in " ".join(system.command)
+        assert system.cwd == compare.PEERS / name and (system.cwd / "uv.lock").exists()
+        assert system.env["PEER_MODEL_DIR"] == str(tmp_path)
+    assert found["bentoml-batchable"].endpoint == "analyze-list"
