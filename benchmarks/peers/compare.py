@@ -240,7 +240,8 @@ def markdown(report: dict) -> str:
         p50 = system["p50_ms_at_20rps"]
         p50 = "-" if p50 is None else f"{p50:.1f} ms"
         lines.append(f"| {name} | {cells[0]} | {cells[1]} | {p50} | {system['description']} |")
-    lines += ["", "## Steps (cores: CPU seconds per second of the step)", ""]
+    cores = "CPU seconds per second of the whole `loadtest run`, its start-up included"
+    lines += ["", f"## Steps (cores: {cores})", ""]
     lines += [
         "| system | req/s | p50 ms | p99 ms | failed | cores server | generator | other |",
         "|---|---|---|---|---|---|---|---|",
