@@ -28,3 +28,16 @@ def require_tool(name: str) -> str:
     if os.environ.get("CI"):
         pytest.fail(message)
     pytest.skip(message)
+
+
+def require_peer_environment(folder: Path) -> None:
+    """A peer's own uv environment (benchmarks/peers/NAME/.venv), installed beforehand: the
+    test runs it offline and never downloads anything itself."""
+    if (folder / ".venv").is_dir():
+        return
+    message = (
+        f"{folder.name} peer not installed; install it with: uv sync --locked --project {folder}"
+    )
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)

@@ -14,6 +14,7 @@ import pytest
 from benchmarks import serving
 from benchmarks.peers import compare
 from modelserve_runtime.inference import TextModel
+from tests.tools import require_peer_environment
 
 TEXTS = ["I love it", "worst purchase ever", "the parcel came on Tuesday", "meh", "ok " * 900]
 
@@ -22,9 +23,11 @@ TEXTS = ["I love it", "worst purchase ever", "the parcel came on Tuesday", "meh"
 def test_the_plain_peer_answers_what_the_predictors_runtime_computes(
     tmp_path: Path, e2e_registry: Path
 ) -> None:
+    require_peer_environment(compare.PEERS / "plain")
     folder = compare.model_folder("tiny-sentiment", str(e2e_registry), tmp_path / "cache")
     system = compare.systems(folder)["plain"]
-    serving.start(system, tmp_path / "logs", timeout_s=600)  # a first `uv sync` included
+    system.env["UV_OFFLINE"] = "1"  # its environment is there: nothing to fetch
+    serving.start(system, tmp_path / "logs", timeout_s=240)
     try:
         rows = [
             httpx.post(f"{system.host}/analyze-sentiment", json={"text": t}, timeout=30).json()
