@@ -7,6 +7,7 @@ The load generator runs as its own process (`loadtest run`), as a user would run
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -48,6 +49,9 @@ class System:
     cwd: Path = REPO  # the baseline service is imported as benchmarks.baseline.service
     endpoint: str = "analyze"  # the body `loadtest run --endpoint` sends it
     ready_path: str = "/readyz"
+    # SIGTERM the leader alone first, for servers whose processes leave the session (Ray's
+    # actors each start their own): it stops them, then the session is killed
+    stop_leader_first: bool = False
 
     @property
     def host(self) -> str:
@@ -130,6 +134,10 @@ def stop(system: System) -> None:
     process = system.process
     if process is None:
         return
+    if system.stop_leader_first:
+        process.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=60)
     for sig, wait_s in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
         try:
             os.killpg(process.pid, sig)

@@ -108,6 +108,13 @@ def systems(folder: Path) -> dict[str, serving.System]:
         folder,
         ready_path="/health",
     )
+    found["ray-serve"] = peer(
+        "ray-serve",
+        "Ray Serve 2.60.0, one replica, @serve.batch (<= 32, 5 ms wait)",
+        ["python", "server.py", "--port", "{port}"],
+        folder,
+        stop_leader_first=True,
+    )
     for system in found.values():
         system.command = [part.replace("{port}", str(system.port)) for part in system.command]
         system.env.setdefault("PREDICTOR_GRPC_PORT", "0")
@@ -288,7 +295,8 @@ def plot(report: dict, out: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--systems", default="predictor-1w,predictor-2w,plain,bentoml-batchable,litserve"
+        "--systems",
+        default="predictor-1w,predictor-2w,plain,bentoml-batchable,litserve,ray-serve",
     )
     parser.add_argument("--step-duration", type=float, default=30.0)
     parser.add_argument("--precision", type=float, default=0.15)

@@ -49,8 +49,9 @@ def test_the_plain_peer_answers_what_the_predictors_runtime_computes(
 
 def test_every_system_gets_its_port_and_the_peers_their_own_project(tmp_path: Path) -> None:
     found = compare.systems(tmp_path)
-    assert {"predictor-1w", "predictor-2w", "plain", "bentoml-batchable", "litserve"} <= set(found)
-    for name in ("plain", "bentoml-batchable", "litserve"):
+    peers = {"plain", "bentoml-batchable", "litserve", "ray-serve"}
+    assert {"predictor-1w", "predictor-2w", *peers} <= set(found)
+    for name in ("plain", "bentoml-batchable", "litserve", "ray-serve"):
         system = found[name]
         assert str(system.port) in system.command and "{port}" not in " ".join(system.command)
         assert system.cwd == compare.PEERS / name and (system.cwd / "uv.lock").exists()
