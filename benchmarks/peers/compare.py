@@ -75,50 +75,53 @@ def uv() -> str:
     return found
 
 
-def peer(name: str, description: str, command: list[str], folder: Path, **fields) -> serving.System:
-    return serving.System(
+SERVER_PY = ["python", "server.py", "--port", "{port}"]
+# name -> (description, command in its project, System fields that differ from the defaults)
+PEER_SERVERS: dict[str, tuple[str, list[str], dict]] = {
+    "plain": (
+        "Starlette + uvicorn (uvloop, httptools), ONNX Runtime in the handler, no batching",
+        SERVER_PY,
+        {},
+    ),
+    "bentoml-batchable": (
+        "BentoML 1.4.40, one service, batchable API (adaptive batching, <= 32)",
+        ["bentoml", "serve", "service:Sentiment", "--host", "127.0.0.1", "--port", "{port}"],
+        {"endpoint": "analyze-list"},
+    ),
+    "litserve": (
+        "LitServe 0.2.19, max_batch_size 32, batch_timeout 5 ms, 1 CPU worker",
+        SERVER_PY,
+        {"ready_path": "/health"},
+    ),
+    "ray-serve": (
+        "Ray Serve 2.60.0, one replica, @serve.batch (<= 32, 5 ms wait)",
+        SERVER_PY,
+        {"stop_leader_first": True},
+    ),
+}
+
+
+def peer(name: str, folder: Path) -> serving.System:
+    """The peer `name` started in its own uv project, loading the files in `folder`."""
+    description, command, fields = PEER_SERVERS[name]
+    system = serving.System(
         name=name,
         description=description,
-        command=[uv(), "run", "--locked", "--project", str(PEERS / name), *command],
+        command=[],
         env={"PEER_MODEL_DIR": str(folder), "VIRTUAL_ENV": ""},  # the peer's own .venv
         cwd=PEERS / name,
         **fields,
     )
+    command = [part.replace("{port}", str(system.port)) for part in command]
+    system.command = [uv(), "run", "--locked", "--project", str(PEERS / name), *command]
+    return system
 
 
 def systems(folder: Path) -> dict[str, serving.System]:
     found = {f"predictor-{w}w": serving.predictor(w, model=MODEL, variant=VARIANT) for w in (1, 2)}
-    found["plain"] = peer(
-        "plain",
-        "Starlette + uvicorn (uvloop, httptools), ONNX Runtime in the handler, no batching",
-        ["python", "server.py", "--port", "{port}"],
-        folder,
-    )
-    found["bentoml-batchable"] = peer(
-        "bentoml-batchable",
-        "BentoML 1.4.40, one service, batchable API (adaptive batching, <= 32)",
-        ["bentoml", "serve", "service:Sentiment", "--host", "127.0.0.1", "--port", "{port}"],
-        folder,
-        endpoint="analyze-list",
-    )
-    found["litserve"] = peer(
-        "litserve",
-        "LitServe 0.2.19, max_batch_size 32, batch_timeout 5 ms, 1 CPU worker",
-        ["python", "server.py", "--port", "{port}"],
-        folder,
-        ready_path="/health",
-    )
-    found["ray-serve"] = peer(
-        "ray-serve",
-        "Ray Serve 2.60.0, one replica, @serve.batch (<= 32, 5 ms wait)",
-        ["python", "server.py", "--port", "{port}"],
-        folder,
-        stop_leader_first=True,
-    )
-    for system in found.values():
-        system.command = [part.replace("{port}", str(system.port)) for part in system.command]
-        system.env.setdefault("PREDICTOR_GRPC_PORT", "0")
-    return found
+    for predictor in found.values():
+        predictor.env["PREDICTOR_GRPC_PORT"] = "0"  # HTTP alone is compared
+    return found | {name: peer(name, folder) for name in PEER_SERVERS}
 
 
 def labels(system: serving.System, texts: list[str]) -> list[str]:
