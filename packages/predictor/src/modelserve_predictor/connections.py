@@ -47,6 +47,9 @@ FIRST_REQUEST_GRACE_S = 1.0  # at shutdown: how long a fresh connection's reques
 # ASGI scope -> (Retry-After seconds, reason) when the request is to be refused before it is
 # read; set by the worker once its models are up (service.py)
 shed_early: Callable[[dict[str, Any]], tuple[float, str] | None] | None = None
+# (ASGI scope, the app uvicorn serves) -> a shorter app for this request, or None for that one
+# (fastroutes.HotPath, set by service.py)
+hot_route: Callable[[dict[str, Any], Any], Any] | None = None
 
 
 def encoded(error: PredictorError) -> tuple[bytes, list[tuple[bytes, bytes]]]:
@@ -74,7 +77,8 @@ class GuardedH11Protocol(H11Protocol):
     header_timeout_s = HEADER_TIMEOUT_S
 
     # uvicorn reads `self.app` once per request, right after it parsed the head into
-    # `self.scope`: the place to pick a cheaper app for a request that is refused anyway.
+    # `self.scope`: the place to pick a cheaper app for a request that is refused anyway, or
+    # the hot routes' short chain.
     @property
     def app(self) -> Any:
         scope = getattr(self, "scope", None)
@@ -82,6 +86,8 @@ class GuardedH11Protocol(H11Protocol):
             verdict = shed_early(scope)
             if verdict is not None:
                 return refusal_app(*verdict)
+        if hot_route is not None and scope is not None:
+            return hot_route(scope, self._app) or self._app
         return self._app
 
     @app.setter

@@ -131,3 +131,8 @@ class ConfigError(PredictorError):
     """The configuration cannot be served (bad GPU map, unknown variant for the device)."""
 
     exit_code = 2
+
+
+class InternalError(PredictorError):
+    """A fault of ours, not of the request (500): logged with its traceback, answered in the
+    documented JSON form like every other error."""

@@ -159,8 +159,9 @@ class Exchange:
     async def receive(self) -> Message:
         if self.watching is not None:  # the body is in: the next message is the disconnect
             return await asyncio.shield(self.watching)
-        try:
-            message = await asyncio.wait_for(self._receive(), self.body_timeout_s)
+        try:  # a timer, where wait_for would run the receive in a task of its own (3.11)
+            async with asyncio.timeout(self.body_timeout_s):
+                message = await self._receive()
         except TimeoutError:
             self.refusal = RequestTimeout(
                 f"the request body stopped arriving for {self.body_timeout_s:.0f} s "

@@ -14,10 +14,11 @@ import signal
 
 import bentoml
 import grpc
+from starlette.types import ASGIApp
 
 from modelserve_predictor import connections, core, grpc_server
 from modelserve_predictor.dataplane import DataPlane
-from modelserve_predictor.fastroutes import FastRoutes
+from modelserve_predictor.fastroutes import FastRoutes, HotPath
 from modelserve_predictor.http import (
     GuardMiddleware,
     JsonErrorsMiddleware,
@@ -169,12 +170,20 @@ Predictor.add_asgi_middleware(
     body_timeout_s=SETTINGS.body_timeout_s,
 )
 # the hot routes skip BentoML's router and IO round trip, validated by BentoML's own models
-Predictor.add_asgi_middleware(
-    FastRoutes,
-    routes={
-        "/analyze-sentiment": (Predictor.apis["analyze_sentiment"].input_spec, DataPlane.analyze),
-        "/embed": (Predictor.apis["embed"].input_spec, DataPlane.embed),
-    },
-    plane=current,
-)
+HOT_ROUTES = {
+    "/analyze-sentiment": (Predictor.apis["analyze_sentiment"].input_spec, DataPlane.analyze),
+    "/embed": (Predictor.apis["embed"].input_spec, DataPlane.embed),
+}
+Predictor.add_asgi_middleware(FastRoutes, routes=HOT_ROUTES, plane=current)
+if SETTINGS.hot_path:  # and, from uvicorn's protocol, most of BentoML's middleware too
+
+    def guarded(app: ASGIApp) -> ASGIApp:
+        return GuardMiddleware(
+            app,
+            max_body_bytes=SETTINGS.max_request_bytes,
+            tokens=TOKENS,
+            body_timeout_s=SETTINGS.body_timeout_s,
+        )
+
+    connections.hot_route = HotPath(HOT_ROUTES, current, guarded)
 Predictor.add_asgi_middleware(JsonErrorsMiddleware)

@@ -146,6 +146,12 @@ class PredictorSettings(BaseSettings):
     access_log: bool = Field(
         default=False, description="BentoML's per-request log lines (cost CPU on small machines)"
     )
+    hot_path: bool = Field(
+        default=True,
+        description="answer /analyze-sentiment and /embed from the HTTP protocol, around "
+        "BentoML's middleware stack (same limits, token and HTTP metrics; no access log line "
+        "or trace); false sends them through BentoML's stack",
+    )
     auth_tokens: list[SecretStr] = Field(default_factory=list)
     auth_token_file: Path | None = None
     registry_uri: str | None = Field(default=None, description="default: REGISTRY_URI")
