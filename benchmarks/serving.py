@@ -48,6 +48,7 @@ class System:
     process: subprocess.Popen | None = None
     cwd: Path = REPO  # the baseline service is imported as benchmarks.baseline.service
     endpoint: str = "analyze"  # the body `loadtest run --endpoint` sends it
+    model: str | None = None  # `loadtest run --model` (the OIP endpoints name the model)
     ready_path: str = "/readyz"
     # SIGTERM the leader alone first, for servers whose processes leave the session (Ray's
     # actors each start their own): it stops them, then the session is killed
@@ -196,6 +197,8 @@ def load_run(
     ]
     if texts is not None:
         command += ["--texts", str(texts)]
+    if system.model is not None:
+        command += ["--model", system.model]
     if slo_ms is not None:
         command += ["--slo-ms", f"{slo_ms:g}"]
     done = subprocess.run(

@@ -35,7 +35,7 @@ from rich.console import Console
 
 from benchmarks import serving
 from benchmarks.reliability import cpu_model
-from modelserve_loadtest.payloads import read_texts
+from modelserve_loadtest.payloads import bodies, read_texts, route
 from modelserve_loadtest.sweep import Step, capacity_search
 from modelserve_registry.settings import find_shared_data
 
@@ -98,6 +98,16 @@ PEER_SERVERS: dict[str, tuple[str, list[str], dict]] = {
         SERVER_PY,
         {"stop_leader_first": True},
     ),
+    "pytriton": (
+        "PyTriton 0.7.0: Triton Inference Server, Python backend, dynamic batching <= 32, "
+        "5 ms queue delay; its OIP/KServe v2 route",
+        SERVER_PY,
+        {
+            "endpoint": "oip-batched",
+            "model": "sentiment",
+            "ready_path": "/v2/models/sentiment/ready",
+        },
+    ),
 }
 
 
@@ -127,12 +137,17 @@ def systems(folder: Path) -> dict[str, serving.System]:
 def labels(system: serving.System, texts: list[str]) -> list[str]:
     """Each text alone (dynamic INT8 is not batch-independent), as that system answers it."""
     found = []
+    path = route(system.endpoint, system.model)
     with httpx.Client(base_url=system.host, timeout=30) as client:
         for text in texts:
-            body = {"texts": [text]} if system.endpoint == "analyze-list" else {"text": text}
-            answer = client.post("/analyze-sentiment", json=body)
+            (body,) = bodies([text], system.endpoint, system.model)
+            answer = client.post(path, json=body)
             answer.raise_for_status()
             data = answer.json()
+            if "outputs" in data:  # OIP: the `label` output's one element
+                (label,) = [o["data"][0] for o in data["outputs"] if o["name"] == "label"]
+                found.append(label)
+                continue
             row = data[0] if isinstance(data, list) else data.get("results", [data])[0]
             found.append(row["label"])
     return found

@@ -18,8 +18,11 @@ def test_each_endpoint_has_its_route_and_body() -> None:
     ]
     (oip,) = bodies(["a"], "oip", "m")
     assert oip["inputs"][0]["data"] == ["a"] and oip["inputs"][0]["shape"] == [1]
+    assert route("oip-batched", "m") == "/v2/models/m/infer"
+    (batched,) = bodies(["a"], "oip-batched", "m")
+    assert batched["inputs"][0]["data"] == ["a"] and batched["inputs"][0]["shape"] == [1, 1]
 
 
 def test_an_unknown_endpoint_names_the_known_ones() -> None:
-    with pytest.raises(BadArguments, match="analyze, analyze-list, oip"):
+    with pytest.raises(BadArguments, match="analyze, analyze-list, oip, oip-batched"):
         route("grpc", None)

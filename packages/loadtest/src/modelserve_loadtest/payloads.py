@@ -38,13 +38,15 @@ def read_texts(path: str | None, column: str = "text", limit: int = 10_000) -> l
     return texts
 
 
-ENDPOINTS = ("analyze", "analyze-list", "oip")
+# oip-batched: the OIP body with the batch dimension, shape [1, 1], as Triton's batched
+# models (max_batch_size > 0) take one text
+ENDPOINTS = ("analyze", "analyze-list", "oip", "oip-batched")
 
 
 def route(endpoint: str, model: str | None) -> str:
     if endpoint in ("analyze", "analyze-list"):
         return "/analyze-sentiment"
-    if endpoint == "oip":
+    if endpoint in ("oip", "oip-batched"):
         if not model:
             raise BadArguments("--endpoint oip needs --model")
         return f"/v2/models/{model}/infer"
@@ -52,9 +54,10 @@ def route(endpoint: str, model: str | None) -> str:
 
 
 def bodies(texts: list[str], endpoint: str, model: str | None) -> list[dict]:
-    if endpoint == "oip":
+    if endpoint in ("oip", "oip-batched"):
+        shape = [1, 1] if endpoint == "oip-batched" else [1]
         return [
-            {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": [t]}]}
+            {"inputs": [{"name": "text", "shape": shape, "datatype": "BYTES", "data": [t]}]}
             for t in texts
         ]
     extra = {"model": model} if model else {}
