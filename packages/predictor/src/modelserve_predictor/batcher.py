@@ -6,7 +6,8 @@ batch size follows the load. Batches take the oldest waiting text first (nothing
 fill with the texts closest to it in length, under a budget of padded tokens, because on CPU
 padding a batch of short texts to one long text costs more than batching saves. Past
 `max_queue` waiting texts a request is refused at once (Overloaded -> 429 + Retry-After)
-instead of waiting in an unbounded queue."""
+instead of waiting in an unbounded queue. At light load (`inline_when_idle`) a lone text on
+an idle model runs right on the event loop, skipping the hops to the model's thread."""
 
 from __future__ import annotations
 
@@ -25,6 +26,10 @@ from modelserve_predictor.errors import (
     PredictorError,
     Unprocessable,
 )
+
+# a request runs on the event loop only while requests arrive at least this many times its
+# time per text apart (a model busy less than half the time)
+INLINE_LOAD_HEADROOM = 4.0
 
 
 def estimate_tokens(text: str, max_tokens: int) -> int:
@@ -94,6 +99,7 @@ class Batcher:
         max_padding_ratio: float = float("inf"),
         on_batch: Callable[[BatchReport], None] = lambda _: None,
         on_reject: Callable[[str], None] = lambda _reason: None,
+        inline_when_idle: bool = False,
     ) -> None:
         self.name = name
         self.run_batch = run_batch
@@ -107,6 +113,9 @@ class Batcher:
         self.max_padding_ratio = max_padding_ratio
         self.on_batch = on_batch
         self.on_reject = on_reject
+        self.inline_when_idle = inline_when_idle
+        self._last_arrival = 0.0
+        self.arrival_gap_s = 1.0  # running mean of the time between requests
         self.queue: list[Pending] = []
         self.seconds_per_text = 0.01  # running estimate: admission and Retry-After
         self.running = 0  # texts in the batch being computed now
@@ -175,6 +184,8 @@ class Batcher:
                 f"exceeds this request's deadline of {timeout_s * 1000:.0f} ms",
                 retry_after_s=max(1.0, expected),
             )
+        if self._runs_inline(len(texts)):
+            return self._run_now(texts[0])
         self.start()
         loop = asyncio.get_running_loop()
         now = time.perf_counter()
@@ -190,6 +201,45 @@ class Batcher:
         if len(pending) == 1:  # most requests: no gather, one loop turn less to the answer
             return [await pending[0].future]
         return list(await asyncio.gather(*(p.future for p in pending)))
+
+    def _runs_inline(self, texts: int) -> bool:
+        """One text, an idle model, and a load well under what it can take: requests arrive
+        more than twice its time per text apart, so the next one most likely finds it idle
+        again. Under load (or a burst, a few requests into it) texts queue for the thread,
+        where they batch and where the event loop stays free to admit and refuse."""
+        now = time.perf_counter()
+        gap, self._last_arrival = now - self._last_arrival, now
+        self.arrival_gap_s = 0.5 * self.arrival_gap_s + 0.5 * min(gap, 1.0)
+        return (
+            self.inline_when_idle
+            and texts == 1
+            and not self.queue
+            and not self.running
+            and self.arrival_gap_s > INLINE_LOAD_HEADROOM * self.seconds_per_text
+        )
+
+    def _run_now(self, text: str) -> list[Any]:
+        """One text on an idle model, computed right here on the event loop: no hop to the
+        model's thread and back, no batcher task to wake (what a request pays at low load).
+        Nothing waits behind it (the queue is empty), and the loop is blocked only for this
+        one text's run, after which the next arrivals queue and go to the thread as usual."""
+        started = time.perf_counter()
+        self.running = 1
+        try:
+            (row,) = self.run_batch([text])
+        except PredictorError:
+            raise
+        except Exception as exc:
+            raise Unprocessable(
+                f"the model could not process this text: {exc}".splitlines()[0]
+            ) from None
+        finally:
+            self.running = 0
+        elapsed = time.perf_counter() - started
+        self.seconds_per_text = 0.8 * self.seconds_per_text + 0.2 * elapsed
+        report = BatchReport(size=1, padded_tokens=0, run_seconds=elapsed, waits=[0.0])
+        asyncio.get_running_loop().call_soon(self.on_batch, report)
+        return [row]
 
     def _refuse_for(self, seconds: float) -> None:
         # half the excess: the estimate is a mean, and new arrivals are shed meanwhile

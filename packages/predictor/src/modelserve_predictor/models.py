@@ -151,6 +151,8 @@ class ServedModel:
             or (CPU_PADDING_RATIO if self.device.kind == "cpu" else GPU_PADDING_RATIO),
             on_batch=self._record_batch,
             on_reject=self.record_reject,
+            # a configured wait for fuller batches means the operator wants the batching
+            inline_when_idle=self.config.inline_when_idle and not self.config.max_latency_ms,
         )
         self.load_seconds = time.perf_counter() - started
 

@@ -70,6 +70,12 @@ class ModelConfig(BaseModel):
     max_latency_ms: float = Field(
         default=0.0, ge=0, description="extra wait for a fuller batch; 0 = run when free"
     )
+    inline_when_idle: bool = Field(
+        default=True,
+        description="a one-text request to an idle model (nothing queued or running) runs on "
+        "the event loop, without the hops to the model's thread and back; anything that "
+        "arrives meanwhile queues for the thread as usual",
+    )
     swap: Literal["auto", "beside", "drain"] = Field(
         default="auto",
         description="how a new version replaces the serving one: beside (load and warm the new "
