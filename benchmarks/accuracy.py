@@ -6,7 +6,7 @@ Predictions come from the registry's own inference code (`TextModel`, length-sor
 of 32, each padded to its longest text, truncated to the model maximum), the code the
 predictor serves with.
 
-    uv run python benchmarks/accuracy.py
+    uv run python -m benchmarks.accuracy
 """
 
 from __future__ import annotations
@@ -204,7 +204,7 @@ def cli(argv: list[str] | None = None) -> int:
     result = evaluate(args.model, args.texts.resolve(), args.batch_size)
     result["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     result["machine"] = f"{platform.machine()} CPU, python {platform.python_version()}"
-    result["command"] = "uv run python benchmarks/accuracy.py " + " ".join(sys.argv[1:])
+    result["command"] = "uv run python -m benchmarks.accuracy " + " ".join(sys.argv[1:])
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "accuracy.json").write_text(json.dumps(result, indent=2) + "\n")
     text = markdown(result)

@@ -9,7 +9,7 @@ turn, so the machine's drift (up to 2x between minutes here) hits every system a
 same variant's in-process batch-1 throughput on the same texts is measured at the start and
 the end of the run, for the "served vs in-process" target.
 
-    uv run python benchmarks/capacity.py            # ~25 min on the 2-core machine
+    uv run python -m benchmarks.capacity            # ~25 min on the 2-core machine
 
 Writes benchmarks/results/capacity/{capacity.json,capacity.md,capacity.png}."""
 
@@ -22,8 +22,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rich.console import Console
 from rich.progress import Progress
@@ -86,12 +84,13 @@ def main() -> None:
             for slo in slos
         }
         counter = {"n": 0}
+        measured: list[dict] = []  # each step's figures and the CPU every party used
         with Progress(console=console) as progress:
             task = progress.add_task("capacity steps", total=None)
 
             def measure(name: str, rate: float) -> Step:
                 counter["n"] += 1
-                summary = serving.load_run(
+                record = serving.measured_run(
                     by_name[name],
                     workdir / f"step-{counter['n']:03d}",
                     rate=rate,
@@ -99,8 +98,9 @@ def main() -> None:
                     texts=texts_csv,
                     seed=counter["n"],
                 )
+                measured.append({"system": name, **record})
                 time.sleep(2)  # let a backlog drain before the next system's step
-                return serving.step_from_summary(rate, summary)
+                return Step(rate, record["p99_ms"], record["failure_rate"], record["requests"])
 
             def show(name: str, step: Step) -> None:
                 progress.advance(task)
@@ -118,6 +118,7 @@ def main() -> None:
     after = serving.in_process_batch1(texts)
     finished_at = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     report = build_report(systems, slos, results, before, after, args, started_at, finished_at)
+    report["step_cpu"] = measured
     write(report, args.out)
 
 
@@ -163,7 +164,7 @@ def build_report(systems, slos, results, before, after, args, started_at, finish
         "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, {_cores()} cores",
         "started": started_at,
         "finished": finished_at,
-        "command": " ".join(["uv run python benchmarks/capacity.py", *sys.argv[1:]]),
+        "command": " ".join(["uv run python -m benchmarks.capacity", *sys.argv[1:]]),
     }
 
 

@@ -10,8 +10,8 @@ QGEMM kernel that the registry's `onnx-int8` variant (dynamic quantization) runs
 Each rate is the best of several timed repeats (a peak, not a typical), at the number of
 threads the benchmark itself uses.
 
-    uv run python benchmarks/floor.py            # prints the rates, writes floor.json
-    uv run python benchmarks/floor.py --op-profile PULLED/model.onnx --out op_profile.json
+    uv run python -m benchmarks.floor            # prints the rates, writes floor.json
+    uv run python -m benchmarks.floor --op-profile PULLED/model.onnx --out op_profile.json
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ interleaved in shuffled order, median of rounds, tokenizer included). Peak memor
 in a fresh subprocess per variant (see `memory_probe`). The floor is `floor.py`'s measured
 peak matrix-product rate and FLOP count.
 
-    uv run python benchmarks/model_level.py            # full run, about 10 minutes on 2 cores
-    uv run python benchmarks/model_level.py --quick    # minutes: fewer texts, rounds, batches
+    uv run python -m benchmarks.model_level            # full run, about 10 minutes on 2 cores
+    uv run python -m benchmarks.model_level --quick    # minutes: fewer texts, rounds, batches
 """
 
 from __future__ import annotations
@@ -22,9 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from floor import EncoderShape, flops_per_sample, measure, shape_from_config
+from benchmarks.floor import EncoderShape, flops_per_sample, measure, shape_from_config
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "model-level"
@@ -80,9 +78,10 @@ def _status_kb(field: str) -> int:
 
 
 def peak_memory(model: str, variant: str, batch: int, tokens: int) -> dict:
-    command = [sys.executable, __file__, "--memory-probe", f"{model}={variant}"]
+    command = [sys.executable, "-m", "benchmarks.model_level"]
+    command += ["--memory-probe", f"{model}={variant}"]
     command += ["--batch-sizes", str(batch), "--fixed-tokens", str(tokens)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT)
     if done.returncode != 0:
         return {"error": done.stderr.strip().splitlines()[-1] if done.stderr else "failed"}
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -129,7 +128,7 @@ def apply_floor(results: dict, floor: dict) -> None:
 
 
 def bench_model(model: str, args: argparse.Namespace) -> dict:
-    from modelserve_predictor.bench import load_texts, run_bench
+    from modelserve_predictor.bench import BenchPlan, load_texts, run_bench
     from modelserve_predictor.models import fetch
     from modelserve_predictor.placement import Device
     from modelserve_predictor.settings import ModelConfig
@@ -163,20 +162,18 @@ def bench_model(model: str, args: argparse.Namespace) -> dict:
     for mode in modes:
         fixed = args.fixed_tokens if mode == "fixed" else None
         texts_path = str(args.texts) if args.texts.exists() else None
-        bench_args = argparse.Namespace(
+        plan = BenchPlan(
             model=f"{model}:{manifest.version}",
-            variants=",".join(wanted),
-            batch_sizes=args.batch_sizes,
+            out=args.out / "raw" / f"{model}-{mode}",
+            variants=tuple(wanted),
+            batch_sizes=tuple(batch_sizes),
             texts=texts_path,
             fixed_tokens=fixed,
             samples=samples,
             rounds=args.rounds,
             threads=args.threads,
-            device="cpu",
-            out=str(args.out / "raw" / f"{model}-{mode}"),
-            registry_uri=None,
         )
-        result = run_bench(bench_args)
+        result = run_bench(plan)
         texts = load_texts(texts_path, samples)
         flops = {
             b: (
@@ -426,7 +423,7 @@ def cli(argv: list[str] | None = None) -> int:
     floor = json.loads(args.floor_json.read_text()) if args.floor_json else measure(args.threads)
     results = {
         "machine": machine(),
-        "command": "uv run python benchmarks/model_level.py " + " ".join(sys.argv[1:]),
+        "command": "uv run python -m benchmarks.model_level " + " ".join(sys.argv[1:]),
         "floor": floor,
         "models": [bench_model(m, args) for m in models],
     }

@@ -4,7 +4,7 @@
    throughput of the same variant at its best batch size;
 2. at low load, served p50 within 5 ms of the in-process batch-1 latency.
 
-Run: `uv run python benchmarks/predictor_targets.py` (needs the default registry; serve or
+Run: `uv run python -m benchmarks.predictor_targets` (needs the default registry; serve or
 `registry bootstrap` once first). Uses Sp1786 validation texts when ../shared/data is there.
 Prints a table and writes benchmarks/results/predictor_targets.{json,md}."""
 
@@ -17,12 +17,9 @@ import json
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
 from rich.console import Console

@@ -1,6 +1,6 @@
 """A release under load, and what gRPC costs against REST, on the real sentiment-minilm.
 
-    uv run python benchmarks/release.py [--out benchmarks/results/release] [--rate 20]
+    uv run python -m benchmarks.release [--out benchmarks/results/release] [--rate 20]
 
 1. A scratch registry gets sentiment-minilm (onnx-int8) as version 1 and the same artifacts
    republished as version 2; `predictor serve` (2 workers) follows `@production`, polling the
@@ -20,7 +20,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,16 +32,12 @@ import httpx
 import numpy as np
 import psutil
 
+from benchmarks.serving import free_port
+
 MODEL = "sentiment-minilm"
 TEXT = "The delivery was late but the support team sorted it out quickly."
 MOVES = {30.0: 2, 60.0: 1}
 DURATION_S = 90.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def build_registry(root: Path) -> str:
@@ -303,7 +298,7 @@ def markdown(report: dict) -> str:
     lines = [
         f"# Release under load and protocol cost ({report['date']})",
         "",
-        f"`uv run python benchmarks/release.py` on {report['machine']}. {MODEL} onnx-int8, "
+        f"`uv run python -m benchmarks.release` on {report['machine']}. {MODEL} onnx-int8, "
         "2 workers, one text per request; one run.",
         "",
         "## One text per call (interleaved, keep-alive)",

@@ -1,6 +1,6 @@
 """Overload, a worker SIGKILL and server restarts, on the real sentiment-minilm (issue 13).
 
-    uv run python benchmarks/reliability.py [--out benchmarks/results/reliability]
+    uv run python -m benchmarks.reliability [--out benchmarks/results/reliability]
         [--only overload,kill,restart] [--step-s 15] [--rates 20,40,...] [--quick]
 
 `predictor serve --model sentiment-minilm --workers 2` on 127.0.0.1 (a fresh one per part);
@@ -30,7 +30,6 @@ import json
 import os
 import platform
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,6 +42,7 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.serving import free_port
 from modelserve_loadtest.records import read_requests
 
 MODEL = "sentiment-minilm"
@@ -56,12 +56,6 @@ VERDICTS = "was fantastic, I would recommend it to anyone!|was awful and nobody 
 VERDICTS += "was fine, nothing special really.|broke after two days #fail|beat my hopes :)"
 COLUMNS = ["requests", "admitted", "p50 ms", "p99 ms", "shed", "failed", "send lag p99 ms"]
 console = Console(width=None if sys.stdout.isatty() else 120)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def cpu_probe_s() -> float:
@@ -506,7 +500,7 @@ def markdown(report: dict) -> str:
     lines = [
         f"# Reliability of {MODEL}: overload, worker SIGKILL, restart ({m['date']})",
         "",
-        f"`uv run python benchmarks/reliability.py {report['argv']}` on {m['cpus']} CPUs "
+        f"`uv run python -m benchmarks.reliability {report['argv']}` on {m['cpus']} CPUs "
         f"({m.get('cpu_model', '?')}), Python "
         f"{m['python']}, {m['platform']}. 2 workers, one text per request, open-loop `loadtest "
         "run --trace`, latency from the intended send time; shed = 429 + 503. Machine speed "

@@ -12,7 +12,7 @@ Three load regimes, all in one run, baseline and predictor alternating:
 Capacities come from benchmarks/results/capacity/capacity.json (run capacity.py first) or
 from --baseline-capacity / --predictor-capacity.
 
-    uv run python benchmarks/service_level.py        # ~25 min on the 2-core machine
+    uv run python -m benchmarks.service_level        # ~25 min on the 2-core machine
 
 Writes benchmarks/results/service-level/{service_level.json,service_level.md,latency.png}."""
 
@@ -25,8 +25,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rich.console import Console
 from rich.progress import Progress
@@ -149,7 +147,7 @@ def main() -> None:
         "texts": "Sp1786 validation (../shared/data/sp1786/val.csv)",
         "started": started_at,
         "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "command": " ".join(["uv run python benchmarks/service_level.py", *sys.argv[1:]]),
+        "command": " ".join(["uv run python -m benchmarks.service_level", *sys.argv[1:]]),
     }
     for regime, rates in regimes.items():
         report["regimes"][regime] = {"rates": rates, "scenarios": {}}

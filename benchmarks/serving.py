@@ -1,6 +1,11 @@
-"""What the served benchmarks (capacity.py, service_level.py) share: the systems under test as
-real processes on free 127.0.0.1 ports (the naive baseline, the predictor with 1 or 2 workers),
-one open-loop `loadtest run` against one of them, and the in-process reference throughput.
+"""The harness the served benchmarks (capacity, service_level, predictor_targets,
+peers.compare) share: the systems under test as real processes on free 127.0.0.1 ports (the
+naive baseline, the predictor with 1 or 2 workers, the peers), started and stopped alike and
+waited on until ready; one open-loop `loadtest run` against one of them, with the CPU that
+server, generator and the rest of the machine used in that step (`measured_run`); searches
+of several systems interleaved one step each in turn (`interleave`); and the in-process
+reference throughput. Run any of them from the repository root as a module:
+`uv run python -m benchmarks.capacity`.
 
 The load generator runs as its own process (`loadtest run`), as a user would run it; on this
 2-core machine it competes with the server for CPU, which every system pays alike."""
@@ -10,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import signal
 import socket
 import statistics
@@ -21,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 
 from modelserve_loadtest.sweep import Capacity, Step
 
@@ -294,3 +301,56 @@ def interleave(
                 on_step(system, step)
             answer_from_cache(system)
     return results
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds used so far by a process and its live children."""
+    total = 0.0
+    try:
+        root = psutil.Process(pid)
+        for process in [root, *root.children(recursive=True)]:
+            try:
+                times = process.cpu_times()
+                total += times.user + times.system
+            except psutil.Error:
+                continue
+    except psutil.Error:
+        pass
+    return total
+
+
+def measured_run(
+    system: System, out: Path, *, rate: float, duration_s: float, texts: Path, seed: int
+) -> dict:
+    """One `loadtest run` step with the CPU (cores: CPU seconds per second of the whole run,
+    its start-up included) that the server's processes, the load generator and everything
+    else on the machine used, so that a step something else contaminated shows."""
+    assert system.process is not None
+    machine_before = psutil.cpu_times()
+    server_before = tree_cpu_s(system.process.pid)
+    generator_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    summary = load_run(system, out, rate=rate, duration_s=duration_s, texts=texts, seed=seed)
+    wall = time.perf_counter() - started
+    generator_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    machine_after = psutil.cpu_times()
+    busy = sum(
+        getattr(machine_after, f) - getattr(machine_before, f)
+        for f in ("user", "system", "nice", "irq", "softirq")
+    )
+    server = tree_cpu_s(system.process.pid) - server_before
+    generator = (generator_after.ru_utime - generator_before.ru_utime) + (
+        generator_after.ru_stime - generator_before.ru_stime
+    )
+    step = step_from_summary(rate, summary)
+    latency = summary["latency_ms"]
+    return {
+        "rate": rate,
+        "requests": step.requests,
+        "failure_rate": step.failure_rate,
+        "p50_ms": latency["p50"],
+        "p99_ms": latency["p99"],
+        "cores_server": server / wall,
+        "cores_generator": generator / wall,
+        "cores_other": max(0.0, busy - server - generator) / wall,
+    }

@@ -2,7 +2,7 @@
 models in onnx-int8, from the configured registry), send 100 requests to each, then read the
 worker's resident set from /proc and whether libtorch is mapped into it.
 
-    uv run python benchmarks/worker_rss.py [CHECKOUT ...]   # default: this checkout
+    uv run python -m benchmarks.worker_rss [CHECKOUT ...]   # default: this checkout
 
 Give an older checkout (a `git worktree` with its own `uv sync`) to compare before/after."""
 

@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shutil
 import sys
 import tempfile
@@ -30,7 +29,6 @@ import time
 from pathlib import Path
 
 import httpx
-import psutil
 from rich.console import Console
 
 from benchmarks import serving
@@ -153,63 +151,17 @@ def labels(system: serving.System, texts: list[str]) -> list[str]:
     return found
 
 
-def tree_cpu_s(pid: int) -> float:
-    """CPU seconds used so far by a process and its live children."""
-    total = 0.0
-    try:
-        root = psutil.Process(pid)
-        for process in [root, *root.children(recursive=True)]:
-            try:
-                times = process.cpu_times()
-                total += times.user + times.system
-            except psutil.Error:
-                continue
-    except psutil.Error:
-        pass
-    return total
-
-
-def measure_step(system: serving.System, rate: float, out: Path, texts: Path, args) -> dict:
-    """One loadtest step with the CPU that the server, the generator and the rest used."""
-    assert system.process is not None
-    machine_before = psutil.cpu_times()
-    server_before = tree_cpu_s(system.process.pid)
-    generator_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    summary = serving.load_run(
-        system, out, rate=rate, duration_s=args.step_duration, texts=texts, seed=int(rate)
-    )
-    wall = time.perf_counter() - started
-    generator_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    machine_after = psutil.cpu_times()
-    busy = sum(
-        getattr(machine_after, f) - getattr(machine_before, f)
-        for f in ("user", "system", "nice", "irq", "softirq")
-    )
-    server = tree_cpu_s(system.process.pid) - server_before
-    generator = (generator_after.ru_utime - generator_before.ru_utime) + (
-        generator_after.ru_stime - generator_before.ru_stime
-    )
-    step = serving.step_from_summary(rate, summary)
-    latency = summary["latency_ms"]
-    return {
-        "rate": rate,
-        "requests": step.requests,
-        "failure_rate": step.failure_rate,
-        "p50_ms": latency["p50"],
-        "p99_ms": latency["p99"],
-        "cores_server": server / wall,
-        "cores_generator": generator / wall,
-        "cores_other": max(0.0, busy - server - generator) / wall,
-    }
-
-
 def compare(chosen: dict[str, serving.System], texts_csv: Path, args, work: Path) -> dict:
     steps: dict[str, list[dict]] = {name: [] for name in chosen}
 
     def measure(name: str, rate: float) -> Step:
-        record = measure_step(
-            chosen[name], rate, work / f"{name}-{len(steps[name]):02d}", texts_csv, args
+        record = serving.measured_run(
+            chosen[name],
+            work / f"{name}-{len(steps[name]):02d}",
+            rate=rate,
+            duration_s=args.step_duration,
+            texts=texts_csv,
+            seed=int(rate),
         )
         steps[name].append(record)
         time.sleep(2)  # a backlog drains before the next system's step

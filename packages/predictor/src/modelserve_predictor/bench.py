@@ -7,12 +7,12 @@ over every variant alike."""
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import random
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
@@ -55,26 +55,44 @@ def time_batches(
     return time.perf_counter() - started
 
 
-def run_bench(args: argparse.Namespace) -> dict:
+@dataclass(frozen=True)
+class BenchPlan:
+    """What `predictor bench` measures (its CLI flags, and what benchmarks/model_level.py
+    asks for per model and mode)."""
+
+    model: str  # NAME[:VERSION|@ALIAS]
+    out: Path
+    variants: tuple[str, ...] = ()  # empty: every variant that runs on `device`
+    batch_sizes: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
+    texts: str | None = None  # CSV with a `text` column (real lengths); None: probe texts
+    fixed_tokens: int | None = None  # pad every text to this many tokens
+    samples: int = 256
+    rounds: int = 3
+    threads: int | None = None
+    device: str = "cpu"
+    registry_uri: str | None = None
+
+
+def run_bench(plan: BenchPlan) -> dict:
     settings = StoreSettings()
     registry = Registry.open(
-        args.registry_uri or settings.uri, s3_endpoint_url=settings.s3_endpoint_url
+        plan.registry_uri or settings.uri, s3_endpoint_url=settings.s3_endpoint_url
     )
-    manifest = registry.manifest(args.model)
-    device = Device(args.device)
+    manifest = registry.manifest(plan.model)
+    device = Device(plan.device)
     wanted = (
-        [Variant(v) for v in args.variants.split(",")]
-        if args.variants
-        else [v for v, m in manifest.variants.items() if args.device in m.runtime.devices]
+        [Variant(v) for v in plan.variants]
+        if plan.variants
+        else [v for v, m in manifest.variants.items() if plan.device in m.runtime.devices]
     )
-    batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
-    texts = load_texts(args.texts, args.samples)
+    batch_sizes = list(plan.batch_sizes)
+    texts = load_texts(plan.texts, plan.samples)
     models: dict[Variant, TextModel] = {}
     sizes: dict[Variant, int] = {}
     for variant in wanted:
         config = ModelConfig(ref=f"{manifest.name}:{manifest.version}", variant=variant)
         folder = fetch(registry, manifest, config, device, settings.cache_dir / "pulled")
-        models[variant] = TextModel(folder, device=args.device, threads=args.threads)
+        models[variant] = TextModel(folder, device=plan.device, threads=plan.threads)
         models[variant].predict(texts[:2])  # warm-up
         sizes[variant] = manifest.variant(variant).size_bytes
     timings: dict[tuple[Variant, int], list[float]] = {
@@ -82,15 +100,15 @@ def run_bench(args: argparse.Namespace) -> dict:
     }
     cells = list(timings)
     with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("benchmarking", total=len(cells) * args.rounds)
-        for round_index in range(args.rounds):
+        task = progress.add_task("benchmarking", total=len(cells) * plan.rounds)
+        for round_index in range(plan.rounds):
             random.Random(round_index).shuffle(cells)
             for variant, batch in cells:
                 progress.update(
                     task, description=f"round {round_index + 1}: {variant.value} b{batch}"
                 )
                 timings[(variant, batch)].append(
-                    time_batches(models[variant], texts, batch, args.fixed_tokens)
+                    time_batches(models[variant], texts, batch, plan.fixed_tokens)
                 )
                 progress.advance(task)
     rows = []
@@ -111,18 +129,18 @@ def run_bench(args: argparse.Namespace) -> dict:
     result = {
         "model": manifest.name,
         "version": manifest.version,
-        "device": args.device,
+        "device": plan.device,
         "samples": len(texts),
-        "texts": args.texts or "built-in probe texts",
-        "fixed_tokens": args.fixed_tokens,
-        "threads": args.threads,
+        "texts": plan.texts or "built-in probe texts",
+        "fixed_tokens": plan.fixed_tokens,
+        "threads": plan.threads,
         "rows": rows,
     }
-    out = Path(args.out)
+    out = plan.out
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench.json").write_text(json.dumps(result, indent=2))
     (out / "bench.md").write_text(markdown(result))
-    table = Table(title=f"{manifest.name}:{manifest.version} on {args.device}")
+    table = Table(title=f"{manifest.name}:{manifest.version} on {plan.device}")
     for column in ("variant", "batch", "ms/sample", "samples/s", "size MB"):
         table.add_column(column, justify="right")
     for row in rows:

@@ -300,10 +300,37 @@ def cmd_wait_for_models(args: argparse.Namespace) -> int:
         time.sleep(args.interval)
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    from modelserve_predictor.bench import run_bench
+def batch_sizes(text: str) -> tuple[int, ...]:
+    """`--batch-sizes 1,2,4` -> (1, 2, 4); anything else is a usage error (exit 2)."""
+    try:
+        sizes = tuple(int(b) for b in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"a comma list of positive integers, not {text!r}"
+        ) from None
+    if min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"batch sizes must be >= 1, not {text!r}")
+    return sizes
 
-    run_bench(args)
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from modelserve_predictor.bench import BenchPlan, run_bench
+
+    run_bench(
+        BenchPlan(
+            model=args.model,
+            out=Path(args.out),
+            variants=tuple(v for v in (args.variants or "").split(",") if v),
+            batch_sizes=tuple(args.batch_sizes),
+            texts=args.texts,
+            fixed_tokens=args.fixed_tokens,
+            samples=args.samples,
+            rounds=args.rounds,
+            threads=args.threads,
+            device=args.device,
+            registry_uri=args.registry_uri,
+        )
+    )
     return 0
 
 
@@ -351,7 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="in-process latency/throughput per variant and batch")
     bench.add_argument("model", help="NAME[:VERSION|@ALIAS]")
     bench.add_argument("--variants", default=None, help="comma list (default: all CPU-capable)")
-    bench.add_argument("--batch-sizes", default="1,2,4,8,16,32")
+    bench.add_argument("--batch-sizes", type=batch_sizes, default="1,2,4,8,16,32")
     bench.add_argument("--texts", default=None, help="CSV with a 'text' column (real lengths)")
     bench.add_argument("--fixed-tokens", type=int, default=None, help="pad every text to N")
     bench.add_argument("--samples", type=int, default=256, help="texts per measurement")
