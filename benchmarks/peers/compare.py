@@ -266,7 +266,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--systems",
-        default="predictor-1w,predictor-2w,plain,bentoml-batchable,litserve,ray-serve",
+        default=",".join(["predictor-1w", "predictor-2w", *PEER_SERVERS]),
     )
     parser.add_argument("--step-duration", type=float, default=30.0)
     parser.add_argument("--precision", type=float, default=0.15)

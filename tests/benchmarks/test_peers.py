@@ -35,9 +35,19 @@ def test_the_plain_peer_answers_what_the_predictors_runtime_computes(
             for t in TEXTS
         ]
         refused = httpx.post(f"{system.host}/analyze-sentiment", json={"txt": "x"}, timeout=30)
+        labelled = compare.labels(system, TEXTS[:2])
+        texts_csv = tmp_path / "texts.csv"
+        texts_csv.write_text("text\n" + "".join(f'"{t}"\n' for t in TEXTS[:4]))
+        # one harness step, as the comparison measures each: load, latency and who used the CPU
+        step = serving.measured_run(
+            system, tmp_path / "step", rate=10, duration_s=2, texts=texts_csv, seed=1
+        )
     finally:
         serving.stop(system)
     assert refused.status_code == 400
+    assert labelled == [r["results"][0]["label"] for r in rows[:2]]
+    assert step["requests"] >= 5 and step["failure_rate"] == 0 and step["p99_ms"] > 0
+    assert step["cores_server"] > 0 and step["cores_generator"] > 0
     model = TextModel(folder)
     labels = model.manifest.labels
     for text, row in zip(TEXTS, rows, strict=True):
@@ -51,7 +61,7 @@ def test_the_plain_peer_answers_what_the_predictors_runtime_computes(
 
 def test_every_system_gets_its_port_and_the_peers_their_own_project(tmp_path: Path) -> None:
     found = compare.systems(tmp_path)
-    peers = {"plain", "bentoml-batchable", "litserve", "ray-serve"}
+    peers = {"plain", "bentoml-batchable", "litserve", "ray-serve", "pytriton"}
     assert {"predictor-1w", "predictor-2w", *peers} <= set(found)
     for name in peers:
         system = found[name]
@@ -59,3 +69,6 @@ def test_every_system_gets_its_port_and_the_peers_their_own_project(tmp_path: Pa
         assert system.cwd == compare.PEERS / name and (system.cwd / "uv.lock").exists()
         assert system.env["PEER_MODEL_DIR"] == str(tmp_path)
     assert found["bentoml-batchable"].endpoint == "analyze-list"
+    triton = found["pytriton"]  # Triton's KServe v2 route, the batch dimension in the shape
+    assert (triton.endpoint, triton.model) == ("oip-batched", "sentiment")
+    assert triton.ready_path == "/v2/models/sentiment/ready"

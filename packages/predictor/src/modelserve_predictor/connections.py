@@ -293,7 +293,9 @@ class GuardedHttpToolsProtocol(Guards, HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         super().on_headers_complete()
-        if self.cycle is not None and not self.cycle.response_complete:
+        if self.parser.should_upgrade():  # a websocket takes the connection over: not ours
+            self._disarm_header_timer()
+        elif self.cycle is not None and not self.cycle.response_complete:
             self._head_complete()
 
     def _head_begun(self) -> bool:

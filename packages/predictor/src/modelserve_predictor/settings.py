@@ -107,6 +107,13 @@ class ModelConfig(BaseModel):
             raise ConfigError(f"bad model spec {text!r}: {exc}".splitlines()[0]) from None
 
 
+# One worker per core with one intra-op thread each beat one worker with every core as its
+# threads on 2 cores (issue 14: capacity at p99 <= 50 ms 2x, a third of the CPU at 80 req/s,
+# lower p50 at 20 req/s; docs/benchmarks.md). Past 8 cores the cap is a guess, not a
+# measurement: each worker holds every model.
+MAX_DEFAULT_CPU_WORKERS = 8
+
+
 class PredictorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PREDICTOR_", extra="ignore")
 
@@ -119,7 +126,12 @@ class PredictorSettings(BaseSettings):
     grpc_port: int = Field(
         default=8001, ge=0, le=65535, description="OIP gRPC port in every worker; 0 = off"
     )
-    workers: int = Field(default=1, ge=1, description="workers when no GPU is used")
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        description="workers when no GPU is used; None: one per usable core (at most "
+        f"{MAX_DEFAULT_CPU_WORKERS}), each with the cores it shares as ONNX Runtime threads",
+    )
     workers_per_gpu: int = Field(default=1, ge=1)
     gpus: list[int] | None = Field(default=None, description="None: every visible GPU")
     gpu_map: str = Field(default="", description="model=0,1;other=2")
