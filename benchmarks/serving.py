@@ -29,11 +29,13 @@ from pathlib import Path
 import httpx
 import psutil
 
+from modelserve_loadtest.payloads import BUILT_IN, bodies, route
 from modelserve_loadtest.sweep import Capacity, Step
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = "roberta-base-synthetic"  # the study's architecture
 VARIANT = "onnx-int8"  # the predictor's fastest CPU variant
+WARM_UP_REQUESTS = 8  # every built-in text once
 BASELINE_FOLDER = Path.home() / ".cache" / "modelserve" / "benchmarks" / f"{MODEL}-hf"
 
 
@@ -129,12 +131,29 @@ def start(system: System, logs: Path, timeout_s: float = 600) -> None:
             raise RuntimeError(f"{system.name} exited; see {logs / (system.name + '.log')}")
         try:
             if httpx.get(system.host + system.ready_path, timeout=2).status_code == 200:
+                warm_up(system)
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.5)
     stop(system)
     raise RuntimeError(f"{system.name} was not ready within {timeout_s:g} s")
+
+
+def warm_up(system: System, requests: int = WARM_UP_REQUESTS) -> None:
+    """A few requests, one at a time, through the route the load will use, before anything
+    is timed: a server's first answers (lazy initialisation, cold caches, PyTorch's first
+    passes) would otherwise land in the first step's p99."""
+    path = route(system.endpoint, system.model)
+    with httpx.Client(base_url=system.host, timeout=60) as client:
+        for body in bodies(BUILT_IN[:requests], system.endpoint, system.model):
+            answer = client.post(path, json=body)
+            if answer.status_code != 200:
+                stop(system)
+                raise RuntimeError(
+                    f"{system.name} answered its warm-up with {answer.status_code}: "
+                    f"{answer.text[:300]}"
+                )
 
 
 def stop(system: System) -> None:
