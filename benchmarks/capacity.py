@@ -100,7 +100,7 @@ def main() -> None:
                 )
                 measured.append({"system": name, **record})
                 time.sleep(2)  # let a backlog drain before the next system's step
-                return Step(rate, record["p99_ms"], record["failure_rate"], record["requests"])
+                return serving.step_of(record)
 
             def show(name: str, step: Step) -> None:
                 progress.advance(task)

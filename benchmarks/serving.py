@@ -235,6 +235,11 @@ def load_run(
     return json.loads((out / "summary.json").read_text())
 
 
+def step_of(record: dict) -> Step:
+    """A sweep step from a `measured_run` record."""
+    return Step(record["rate"], record["p99_ms"], record["failure_rate"], record["requests"])
+
+
 def step_from_summary(rate: float, summary: dict) -> Step:
     """A sweep step from a run's summary: dropped arrivals count as failures."""
     failed = summary["failures"] + summary["dropped"]

@@ -165,7 +165,7 @@ def compare(chosen: dict[str, serving.System], texts_csv: Path, args, work: Path
         )
         steps[name].append(record)
         time.sleep(2)  # a backlog drains before the next system's step
-        return Step(rate, record["p99_ms"], record["failure_rate"], record["requests"])
+        return serving.step_of(record)
 
     def show(name: str, step: Step) -> None:
         record = steps[name][-1]

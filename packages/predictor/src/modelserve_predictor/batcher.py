@@ -184,6 +184,7 @@ class Batcher:
                 f"exceeds this request's deadline of {timeout_s * 1000:.0f} ms",
                 retry_after_s=max(1.0, expected),
             )
+        self._note_arrival()
         if self._runs_inline(len(texts)):
             return self._run_now(texts[0])
         self.start()
@@ -202,14 +203,17 @@ class Batcher:
             return [await pending[0].future]
         return list(await asyncio.gather(*(p.future for p in pending)))
 
-    def _runs_inline(self, texts: int) -> bool:
-        """One text, an idle model, and a load well under what it can take: requests arrive
-        more than twice its time per text apart, so the next one most likely finds it idle
-        again. Under load (or a burst, a few requests into it) texts queue for the thread,
-        where they batch and where the event loop stays free to admit and refuse."""
+    def _note_arrival(self) -> None:
         now = time.perf_counter()
         gap, self._last_arrival = now - self._last_arrival, now
         self.arrival_gap_s = 0.5 * self.arrival_gap_s + 0.5 * min(gap, 1.0)
+
+    def _runs_inline(self, texts: int) -> bool:
+        """One text, an idle model, and a load well under what it can take: requests arrive
+        more than INLINE_LOAD_HEADROOM times its time per text apart, so the next one most
+        likely finds it idle again. Under load (or a burst, a few requests into it) texts
+        queue for the thread, where they batch and where the event loop stays free to admit
+        and refuse."""
         return (
             self.inline_when_idle
             and texts == 1
@@ -227,19 +231,20 @@ class Batcher:
         self.running = 1
         try:
             (row,) = self.run_batch([text])
-        except PredictorError:
-            raise
         except Exception as exc:
-            raise Unprocessable(
-                f"the model could not process this text: {exc}".splitlines()[0]
-            ) from None
+            raise _client_error(exc) from None
         finally:
             self.running = 0
-        elapsed = time.perf_counter() - started
-        self.seconds_per_text = 0.8 * self.seconds_per_text + 0.2 * elapsed
-        report = BatchReport(size=1, padded_tokens=0, run_seconds=elapsed, waits=[0.0])
-        asyncio.get_running_loop().call_soon(self.on_batch, report)
+        tokens = estimate_tokens(text, self.max_tokens_per_text)
+        self._measured(BatchReport(1, tokens, time.perf_counter() - started, [0.0]))
         return [row]
+
+    def _measured(self, report: BatchReport) -> None:
+        """A batch ran: update the time per text, and record its metrics after the answers
+        (the waiting requests' tasks were scheduled first, so the batch's metrics do not
+        stand between them and their responses)."""
+        self.seconds_per_text = 0.8 * self.seconds_per_text + 0.2 * report.run_seconds / report.size
+        asyncio.get_running_loop().call_soon(self.on_batch, report)
 
     def _refuse_for(self, seconds: float) -> None:
         # half the excess: the estimate is a mean, and new arrivals are shed meanwhile
@@ -308,19 +313,17 @@ class Batcher:
                 finally:
                     self.running = 0
                 elapsed = time.perf_counter() - started
-                self.seconds_per_text = 0.8 * self.seconds_per_text + 0.2 * elapsed / len(batch)
                 for p, row in zip(batch, rows, strict=True):
                     if not p.future.done():
                         p.future.set_result(row)
-                report = BatchReport(
-                    size=len(batch),
-                    padded_tokens=max(p.tokens for p in batch) * len(batch),
-                    run_seconds=elapsed,
-                    waits=[started - p.enqueued for p in batch],
+                self._measured(
+                    BatchReport(
+                        size=len(batch),
+                        padded_tokens=max(p.tokens for p in batch) * len(batch),
+                        run_seconds=elapsed,
+                        waits=[started - p.enqueued for p in batch],
+                    )
                 )
-                # after the answers: the waiting requests' tasks were scheduled first, so the
-                # batch's metrics no longer stand between them and their responses
-                loop.call_soon(self.on_batch, report)
 
     async def _one_by_one(self, batch: list[Pending], error: Exception) -> None:
         """A batch failed: run its texts alone, so that only the request whose text the model
@@ -346,10 +349,14 @@ class Batcher:
             await self._arrival.wait()
 
 
+def _client_error(error: Exception) -> PredictorError:
+    """What a request whose text the model failed on is answered: the error itself when it
+    is already one of ours, else 422 with its first line."""
+    if isinstance(error, PredictorError):
+        return error
+    return Unprocessable(f"the model could not process this text: {error}".splitlines()[0])
+
+
 def _fail(pending: Pending, error: Exception) -> None:
     if not pending.future.done():
-        pending.future.set_exception(
-            error
-            if isinstance(error, PredictorError)
-            else Unprocessable(f"the model could not process this text: {error}".splitlines()[0])
-        )
+        pending.future.set_exception(_client_error(error))

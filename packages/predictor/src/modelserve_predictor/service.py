@@ -163,12 +163,12 @@ class Predictor:
         return await answer(self.plane.embed(text, texts, model))  # type: ignore[return-value]
 
 
-Predictor.add_asgi_middleware(
-    GuardMiddleware,
-    max_body_bytes=SETTINGS.max_request_bytes,
-    tokens=TOKENS,
-    body_timeout_s=SETTINGS.body_timeout_s,
-)
+GUARD_LIMITS = {
+    "max_body_bytes": SETTINGS.max_request_bytes,
+    "tokens": TOKENS,
+    "body_timeout_s": SETTINGS.body_timeout_s,
+}
+Predictor.add_asgi_middleware(GuardMiddleware, **GUARD_LIMITS)
 # the hot routes skip BentoML's router and IO round trip, validated by BentoML's own models
 HOT_ROUTES = {
     "/analyze-sentiment": (Predictor.apis["analyze_sentiment"].input_spec, DataPlane.analyze),
@@ -178,12 +178,7 @@ Predictor.add_asgi_middleware(FastRoutes, routes=HOT_ROUTES, plane=current)
 if SETTINGS.hot_path:  # and, from uvicorn's protocol, most of BentoML's middleware too
 
     def guarded(app: ASGIApp) -> ASGIApp:
-        return GuardMiddleware(
-            app,
-            max_body_bytes=SETTINGS.max_request_bytes,
-            tokens=TOKENS,
-            body_timeout_s=SETTINGS.body_timeout_s,
-        )
+        return GuardMiddleware(app, **GUARD_LIMITS)
 
     connections.hot_route = HotPath(HOT_ROUTES, current, guarded)
 Predictor.add_asgi_middleware(JsonErrorsMiddleware)
