@@ -2,11 +2,12 @@
 
 1. served throughput at saturation (sentiment-minilm, onnx-int8) >= 80% of the in-process
    throughput of the same variant at its best batch size;
-2. at low load, served p50 within 5 ms of the in-process batch-1 latency.
+2. at low load, served p50 within 5 ms of the in-process batch-1 latency (issue 14 asks
+   1.5 ms), both measured one text at a time with the same pauses, interleaved.
 
 Run: `uv run python -m benchmarks.predictor_targets` (needs the default registry; serve or
 `registry bootstrap` once first). Uses Sp1786 validation texts when ../shared/data is there.
-Prints a table and writes benchmarks/results/predictor_targets.{json,md}."""
+Prints a table and writes benchmarks/results/predictor_targets.json (or `--out`)."""
 
 from __future__ import annotations
 
@@ -35,37 +36,53 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def in_process(model: TextModel, texts: list[str], batch_sizes: list[int]) -> dict:
-    single = []
-    for text in texts[:300]:
-        started = time.perf_counter()
-        model.predict([text])
-        single.append(time.perf_counter() - started)
     throughput = {}
     for batch in batch_sizes:
         started = time.perf_counter()
         for start in range(0, len(texts), batch):
             model.predict(texts[start : start + batch])
         throughput[batch] = len(texts) / (time.perf_counter() - started)
-    return {"batch1_p50_ms": 1000 * statistics.median(single), "texts_per_s": throughput}
+    return {"texts_per_s": throughput}
 
 
-def low_load(port: int, texts: list[str], count: int) -> float:
-    """Sequential requests with pauses, over one keep-alive connection of the standard
+def low_load(
+    model: TextModel, port: int, texts: list[str], rounds: int, per_round: int, pause_s: float
+) -> dict:
+    """Batch-1 latency in-process and served, one text at a time with the same pause between
+    texts, interleaved round by round so the machine's drift hits both alike. The pause
+    matters: after 20 ms idle the same in-process call takes ~50% longer than back to back
+    (caches, ONNX Runtime's threads asleep), and a served request at low load always comes
+    after idle time. Served requests go over one keep-alive connection of the standard
     library's client (the lightest Python client: its own overhead is part of the figure)."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    latencies = []
-    for text in texts[:count]:
-        body = json.dumps({"text": text})
-        started = time.perf_counter()
-        connection.request("POST", "/analyze-sentiment", body, {"Content-Type": "application/json"})
-        response = connection.getresponse()
-        response.read()
-        latencies.append(time.perf_counter() - started)
-        if response.status != 200:
-            raise RuntimeError(f"HTTP {response.status}")
-        time.sleep(0.02)
+    local: list[float] = []
+    served: list[float] = []
+    for round_index in range(rounds):
+        chunk = texts[round_index * per_round : (round_index + 1) * per_round]
+        for text in chunk:
+            started = time.perf_counter()
+            model.predict([text])
+            local.append(time.perf_counter() - started)
+            time.sleep(pause_s)
+        for text in chunk:
+            body = json.dumps({"text": text})
+            headers = {"Content-Type": "application/json"}
+            started = time.perf_counter()
+            connection.request("POST", "/analyze-sentiment", body, headers)
+            response = connection.getresponse()
+            response.read()
+            served.append(time.perf_counter() - started)
+            if response.status != 200:
+                raise RuntimeError(f"HTTP {response.status}")
+            time.sleep(pause_s)
     connection.close()
-    return 1000 * statistics.median(latencies)
+    return {
+        "in_process_p50_ms": 1000 * statistics.median(local),
+        "served_p50_ms": 1000 * statistics.median(served),
+        "rounds": rounds,
+        "texts_per_round": per_round,
+        "pause_ms": 1000 * pause_s,
+    }
 
 
 async def saturate(
@@ -142,6 +159,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=RESULTS / "predictor_targets.json")
+    parser.add_argument("--rounds", type=int, default=5, help="sequential rounds, 60 texts each")
     args = parser.parse_args()
     csv_path = find_shared_data("sp1786/val.csv")
     texts = load_texts(str(csv_path) if csv_path else None, 2000)
@@ -150,13 +169,12 @@ def main() -> None:
     console.print("in-process ...")
     local = in_process(model, texts, [1, 2, 4, 8, 16, 32])
     best_batch = max(local["texts_per_s"], key=local["texts_per_s"].get)
-    del model
     system = serving.predictor(args.workers, model="sentiment-minilm", variant="onnx-int8")
     console.print("starting the predictor ...")
     serving.start(system, Path(tempfile.mkdtemp(prefix="predictor-targets-")))
     port, base = system.port, system.host
     try:
-        served_p50 = low_load(port, texts, 300)
+        sequential = low_load(model, port, texts, args.rounds, 60, pause_s=0.02)
         if shutil.which("wrk"):
             one = wrk_saturate(base, texts, args.seconds, args.concurrency, 1)
             eight = wrk_saturate(base, texts, args.seconds, args.concurrency // 4, 8)
@@ -171,12 +189,12 @@ def main() -> None:
         "texts": str(csv_path) if csv_path else "built-in probe texts",
         "in_process": local,
         "best_batch": best_batch,
-        "served_low_load_p50_ms": served_p50,
+        "sequential": sequential,
         "served_saturation_1_text_per_request": one,
         "served_saturation_8_texts_per_request": eight,
         "target_throughput_ratio_1": one["texts_per_s"] / best,
         "target_throughput_ratio_8": eight["texts_per_s"] / best,
-        "target_p50_gap_ms": served_p50 - local["batch1_p50_ms"],
+        "target_p50_gap_ms": sequential["served_p50_ms"] - sequential["in_process_p50_ms"],
         "workers": args.workers,
         "concurrency": args.concurrency,
         "seconds": args.seconds,
@@ -185,12 +203,12 @@ def main() -> None:
     table.add_column("figure")
     table.add_column("value", justify="right")
     table.add_column("target", justify="right")
-    table.add_row("in-process batch-1 p50", f"{local['batch1_p50_ms']:.2f} ms", "")
+    table.add_row("in-process batch-1 p50", f"{sequential['in_process_p50_ms']:.2f} ms", "")
     table.add_row(f"in-process best (batch {best_batch})", f"{best:.0f} texts/s", "")
     table.add_row(
         "served p50 at low load",
-        f"{served_p50:.2f} ms",
-        f"gap {result['target_p50_gap_ms']:+.2f} ms (<= 5)",
+        f"{sequential['served_p50_ms']:.2f} ms",
+        f"gap {result['target_p50_gap_ms']:+.2f} ms (<= 1.5)",
     )
     table.add_row(
         "served saturation, 1 text/request",
@@ -203,9 +221,9 @@ def main() -> None:
         f"{100 * result['target_throughput_ratio_8']:.0f}% (>= 80%)",
     )
     console.print(table)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "predictor_targets.json").write_text(json.dumps(result, indent=2))
-    console.print(f"wrote {RESULTS / 'predictor_targets.json'}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    console.print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -92,13 +92,23 @@ def _bentoml() -> list[str]:
     return [str(Path(sys.executable).with_name("bentoml"))]
 
 
-def predictor(workers: int, model: str = MODEL, variant: str = VARIANT) -> System:
+def predictor(
+    workers: int, model: str = MODEL, variant: str = VARIANT, max_queue_wait_ms: float | None = None
+) -> System:
+    """`max_queue_wait_ms`: the model's admission wait budget when not the default, as an
+    operator sets it for the SLO being served (a slow model refuses early under 50 ms)."""
+    models = f"{model}@production={variant}"
+    description = f"predictor: {variant}, adaptive batching, {workers} CPU worker(s)"
+    if max_queue_wait_ms is not None:
+        config = {"ref": f"{model}@production", "variant": variant}
+        models = json.dumps([{**config, "max_queue_wait_ms": max_queue_wait_ms}])
+        description += f", wait budget {max_queue_wait_ms:g} ms"
     system = System(
         name=f"predictor-{workers}w",
-        description=f"predictor: {variant}, adaptive batching, {workers} CPU worker(s)",
+        description=description,
         command=[sys.executable, "-m", "modelserve_predictor", "serve"],
         env={
-            "PREDICTOR_MODELS": f"{model}@production={variant}",
+            "PREDICTOR_MODELS": models,
             "PREDICTOR_WORKERS": str(workers),
             "PREDICTOR_HOST": "127.0.0.1",
         },

@@ -36,7 +36,12 @@ class ModelConfig(BaseModel):
         default=None,
         description="None: the best for the device (onnx-int8 on CPU, onnx-fp16 on GPU)",
     )
-    max_batch_size: int = Field(default=32, ge=1, le=1024)
+    max_batch_size: int | None = Field(
+        default=None,
+        ge=1,
+        le=1024,
+        description="None: 4 on CPU (where a wider batch costs more per text), 32 on GPU",
+    )
     max_batch_tokens: int = Field(default=4096, ge=16)
     max_queue: int = Field(default=256, ge=1, description="hard cap on texts waiting (429)")
     max_queue_wait_ms: float | None = Field(
