@@ -37,7 +37,9 @@ def port(request: pytest.FixtureRequest) -> Iterator[int]:
     """A server on each of uvicorn's HTTP/1.1 protocols, as `install()` made them."""
     connections.install(HEADER_TIMEOUT_S)
     chosen = free_port()
-    app = Starlette(routes=[Route("/", hello), Route("/slow", slow)])
+    app = Starlette(
+        routes=[Route("/", hello), Route("/slow", slow), Route("/post", hello, methods=["POST"])]
+    )
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
@@ -161,3 +163,33 @@ def test_a_request_the_worker_sheds_early_gets_429_and_the_connection_goes_on(po
                     }
     finally:
         connections.shed_early = None
+
+
+def test_a_worker_handing_off_answers_the_post_then_closes_and_keeps_its_gets(port: int) -> None:
+    """A busy worker (loadboard.hand_off says so) answers the POST in hand, says
+    `Connection: close` and closes, so the client's next request takes a new connection;
+    GETs (health checks, metrics) keep theirs."""
+    asked: list[bool] = []
+
+    def busy() -> bool:
+        asked.append(True)
+        return True
+
+    connections.hand_off = busy
+    try:
+        post = b"POST /post HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
+        status, headers, body = parse(exchange(port, post))  # reads until the server closes
+        assert status == 200 and json.loads(body) == {"hello": "world"}
+        assert headers["connection"] == "close"
+        assert len(asked) == 1  # once per request, not per chunk the parser saw
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+            for _ in range(2):
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                answer = b""
+                while not answer.endswith(b"}"):
+                    chunk = sock.recv(65536)
+                    assert chunk, "a GET's keep-alive connection was closed"
+                    answer += chunk
+                assert "connection" not in parse(answer)[1]
+    finally:
+        connections.hand_off = None

@@ -16,7 +16,9 @@
 - a request the parser cannot read (a 100 KB URL, a 64 KB header, garbage) is answered in
   the documented JSON `{"error", "type"}` form (431 for a head over 16 KiB, else 400 with
   the parser's reason), not uvicorn's plain text;
-- a JSON POST to a hot route goes to the short chain of fastroutes.HotPath.
+- a JSON POST to a hot route goes to the short chain of fastroutes.HotPath;
+- a POST to a worker clearly busier than a sibling is answered with `Connection: close`,
+  so that the client's next request may land on the idle one (loadboard.py).
 
 BentoML builds the uvicorn config in its worker, so the protocol class is chosen through
 uvicorn's name table (`http="auto"`), which `install()` points here before the worker's
@@ -36,6 +38,7 @@ import h11
 import httptools
 from h11._connection import DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
 from uvicorn.config import HTTP_PROTOCOLS
+from uvicorn.protocols.http.flow_control import CLOSE_HEADER
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -55,6 +58,9 @@ shed_early: Callable[[dict[str, Any]], tuple[float, str] | None] | None = None
 # (ASGI scope, the app uvicorn serves) -> a shorter app for this request, or None for that one
 # (fastroutes.HotPath, set by service.py)
 hot_route: Callable[[dict[str, Any], Any], Any] | None = None
+# () -> whether this worker should hand the connection of the POST in hand to a sibling
+# (loadboard.LoadBoard.hand_off, set by service.py when there are several workers)
+hand_off: Callable[[], bool] | None = None
 
 
 def encoded(error: PredictorError) -> tuple[bytes, list[tuple[bytes, bytes]]]:
@@ -120,8 +126,16 @@ class Guards:
     def _head_complete(self) -> None:
         """The headers are in: the app's own limits apply from here."""
         self._disarm_header_timer()
-        if self._closing:
+        if self.cycle.keep_alive and (
+            self._closing
+            or (hand_off is not None and self.cycle.scope["method"] == "POST" and hand_off())
+        ):
             self.cycle.keep_alive = False
+            self._announce_close()
+
+    def _announce_close(self) -> None:
+        """Make the answer say `Connection: close`, so the client does not send its next
+        request on a connection about to close (a POST it would not retry)."""
 
     def _head_begun(self) -> bool:
         raise NotImplementedError
@@ -210,6 +224,10 @@ class GuardedH11Protocol(Guards, H11Protocol):
 
     def _head_begun(self) -> bool:
         return not (self.conn.their_state is h11.IDLE and not self.conn.trailing_data[0])
+
+    def _announce_close(self) -> None:
+        # uvicorn's h11 cycle adds the header only when the request carried it
+        self.cycle.scope["headers"].append(CLOSE_HEADER)
 
     def send_400_response(self, msg: str) -> None:
         """uvicorn's answer to a request h11 refused, as JSON and with h11's status hint."""

@@ -121,6 +121,15 @@ class Predictor:
             if slot.wanted and slot.serving is None and not slot.served_before
         ]
 
+    def wait_ahead_s(self) -> float:
+        """How long a text arriving now would wait here, summed over the served models (the
+        load this worker publishes to its siblings: loadboard.py)."""
+        return sum(
+            slot.serving.batcher.wait_ahead_s()
+            for slot in self.slots.values()
+            if slot.serving is not None and slot.serving.batcher is not None
+        )
+
     def problems(self) -> list[str]:
         return [f"{s.name}: {s.reason}" for s in self.slots.values() if s.reason]
 

@@ -27,6 +27,7 @@ from modelserve_predictor.http import (
     early_refusal,
     quiet_client_errors,
 )
+from modelserve_predictor.loadboard import LoadBoard
 from modelserve_predictor.metrics import Metrics, forget_dead_workers
 from modelserve_predictor.plan import worker_plans
 from modelserve_predictor.rest import build_oip_app
@@ -97,6 +98,10 @@ class Predictor:
         self._grpc_stopping: asyncio.Task | None = None
         _current = self.plane
         connections.shed_early = early_refusal(self.plane, TOKENS)
+        self.board: LoadBoard | None = None
+        if SETTINGS.rebalance and SETTINGS.control_dir and len(PLANS) > 1:
+            board = self.board = LoadBoard(SETTINGS.control_dir / "load", index, len(PLANS))
+            connections.hand_off = lambda: board.hand_off(predictor.wait_ahead_s())
 
     @bentoml.on_startup
     async def _start(self) -> None:
@@ -110,6 +115,8 @@ class Predictor:
                 self.metrics,
             )
         await self.plane.predictor.warm_up()
+        if self.board is not None:
+            self.board.keep_published(self.plane.predictor.wait_ahead_s)
         self._drain_on_stop_signals()
 
     def _drain_on_stop_signals(self) -> None:
@@ -135,6 +142,8 @@ class Predictor:
 
     @bentoml.on_shutdown
     async def _close(self) -> None:
+        if self.board is not None:
+            self.board.close()
         if self._grpc_stopping is not None:
             await self._grpc_stopping
         elif self.grpc is not None:

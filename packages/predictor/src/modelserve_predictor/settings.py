@@ -175,6 +175,11 @@ class PredictorSettings(BaseSettings):
         "BentoML's middleware stack (same limits, token and HTTP metrics; no access log line "
         "or trace); false sends them through BentoML's stack",
     )
+    rebalance: bool = Field(
+        default=True,
+        description="with several workers, a worker clearly busier than a sibling answers "
+        "POSTs with `Connection: close`, so keep-alive clients spread by load (loadboard.py)",
+    )
     auth_tokens: list[SecretStr] = Field(default_factory=list)
     auth_token_file: Path | None = None
     registry_uri: str | None = Field(default=None, description="default: REGISTRY_URI")
