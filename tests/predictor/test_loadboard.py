@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from modelserve_predictor.loadboard import HANDOFF_MARGIN_S, LoadBoard, should_hand_off
+from modelserve_predictor.loadboard import (
+    HANDOFF_MARGIN_S,
+    NOT_SERVING,
+    LoadBoard,
+    should_hand_off,
+)
 
 
 def test_a_worker_hands_off_only_when_clearly_busier_than_its_least_busy_sibling() -> None:
@@ -19,10 +24,14 @@ def test_a_worker_hands_off_only_when_clearly_busier_than_its_least_busy_sibling
     assert should_hand_off(0.100, 0.030)
 
 
-def test_workers_see_each_others_wait_and_a_closed_worker_reads_idle(tmp_path: Path) -> None:
+def test_workers_see_each_others_wait_and_none_hands_off_to_a_stopped_one(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "load"
     one, two, three = (LoadBoard(path, worker, 3) for worker in (1, 2, 3))
     assert path.stat().st_size == 3 * 8
+    assert one.least_other() == NOT_SERVING  # siblings still loading take nothing
+    assert not one.hand_off(10.0)
     one.publish(0.2)
     two.publish(0.05)
     three.publish(0.01)
@@ -30,8 +39,9 @@ def test_workers_see_each_others_wait_and_a_closed_worker_reads_idle(tmp_path: P
     assert three.least_other() == pytest.approx(0.05)
     assert one.hand_off(0.2)  # 0.2 > 2 * 0.01 + margin
     assert not three.hand_off(0.01)
-    two.close()
-    assert three.least_other() == 0.0  # a stopped worker does not keep its last load
+    three.close()  # stopping: it accepts no new connection, so none is handed to it
+    assert one.least_other() == pytest.approx(0.05)
+    assert not two.hand_off(0.05)
 
 
 def test_an_idle_worker_keeps_publishing_without_requests(tmp_path: Path) -> None:

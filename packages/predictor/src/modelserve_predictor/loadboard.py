@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 SLOT = struct.Struct("d")
+NOT_SERVING = float("inf")  # a worker loading or stopping takes no connection: none is sent it
 PUBLISH_EVERY_S = 0.01  # an idle worker's zero must not go stale while it gets no request
 # A worker hands a connection off when its wait exceeds twice its least busy sibling's plus
 # this: an idle sibling takes the connection as soon as a text or two wait here, and under
@@ -51,6 +52,7 @@ class LoadBoard:
             os.close(fd)
         self._others = [i for i in range(workers) if i != worker - 1]
         self._task: asyncio.TimerHandle | None = None
+        self.publish(NOT_SERVING)  # until keep_published() starts, once its models are warm
 
     def publish(self, wait_s: float) -> None:
         SLOT.pack_into(self._map, SLOT.size * (self.worker - 1), wait_s)
@@ -78,4 +80,4 @@ class LoadBoard:
         if self._task is not None:
             self._task.cancel()
             self._task = None
-        self.publish(0.0)  # a stopped worker must not look busy, nor hold its last value
+        self.publish(NOT_SERVING)  # stopping: it accepts no new connection

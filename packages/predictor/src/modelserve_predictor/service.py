@@ -92,15 +92,17 @@ class Predictor:
         self.metrics = Metrics.create()
         self.metrics.worker_starts_total.labels(worker=str(index)).inc()
         predictor = core.Predictor(SETTINGS, plan, self.metrics, workers=len(PLANS))
+        self.board: LoadBoard | None = None
+        if SETTINGS.rebalance and SETTINGS.control_dir and len(PLANS) > 1:
+            # before the (long) load: siblings see this worker as not serving meanwhile
+            self.board = LoadBoard(SETTINGS.control_dir / "load", index, len(PLANS))
         predictor.load()
         self.plane = DataPlane(predictor)
         self.grpc: grpc.aio.Server | None = None
         self._grpc_stopping: asyncio.Task | None = None
         _current = self.plane
         connections.shed_early = early_refusal(self.plane, TOKENS)
-        self.board: LoadBoard | None = None
-        if SETTINGS.rebalance and SETTINGS.control_dir and len(PLANS) > 1:
-            board = self.board = LoadBoard(SETTINGS.control_dir / "load", index, len(PLANS))
+        if (board := self.board) is not None:
             connections.hand_off = lambda: board.hand_off(predictor.wait_ahead_s())
 
     @bentoml.on_startup
