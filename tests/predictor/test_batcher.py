@@ -9,7 +9,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from modelserve_predictor.batcher import Batcher, BatchReport, Pending, select_batch
+from modelserve_predictor.batcher import (
+    OVERLOAD_HOLD_S,
+    Batcher,
+    BatchReport,
+    Pending,
+    select_batch,
+)
 from modelserve_predictor.errors import Overloaded, Unprocessable
 
 
@@ -275,6 +281,42 @@ def test_a_text_that_fails_inline_fails_alone() -> None:
         await asyncio.sleep(0.05)
         assert await batcher.submit(["fine"]) == ["FINE"]
         assert batcher.running == 0
+        await batcher.stop()
+
+    run(scenario())
+
+
+def test_under_overload_the_wait_budget_tightens_and_a_burst_gets_the_full_one() -> None:
+    """A burst at a load the model can take queues within max_queue_wait_ms; once requests
+    are refused (overload), the tighter overload budget holds for OVERLOAD_HOLD_S after
+    each refusal, so the admitted wait less and the rest are refused at once."""
+    release = threading.Event()
+
+    def held(texts: list[str]) -> list[str]:
+        release.wait(30)
+        return texts
+
+    async def scenario() -> None:
+        batcher, _ = make(held, max_batch_size=1, max_queue_wait_ms=100, overload_queue_wait_ms=20)
+        batcher.seconds_per_text = 0.01  # fixed: no batch finishes while the model is held
+        first = asyncio.ensure_future(batcher.submit(["running"]))
+        while batcher.running == 0:
+            await asyncio.sleep(0.005)
+        # a burst: up to 100 ms ahead of its last text, within the full budget
+        burst = [asyncio.ensure_future(batcher.submit([f"b{i}"])) for i in range(10)]
+        await asyncio.sleep(0)
+        assert batcher.depth == 10 and batcher.wait_budget_s() == pytest.approx(0.1)
+        with pytest.raises(Overloaded, match="budget of 100 ms"):
+            await batcher.submit(["over"])  # 110 ms ahead
+        # overload: the tight budget now, for the next request and the HTTP layer alike
+        assert batcher.wait_budget_s() == pytest.approx(0.02)
+        assert batcher.refusing() == pytest.approx(0.11 - 0.02, abs=1e-6)
+        with pytest.raises(Overloaded, match="budget of 20 ms"):
+            await batcher.submit(["late"])
+        await asyncio.sleep(OVERLOAD_HOLD_S * 1.5)  # no refusal since: the full budget again
+        assert batcher.wait_budget_s() == pytest.approx(0.1)
+        release.set()
+        assert await asyncio.gather(first, *burst) == [["running"]] + [[f"b{i}"] for i in range(10)]
         await batcher.stop()
 
     run(scenario())

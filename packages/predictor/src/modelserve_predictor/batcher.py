@@ -30,6 +30,12 @@ from modelserve_predictor.errors import (
 # a request runs on the event loop only while requests arrive at least this many times its
 # time per text apart (a model busy less than half the time)
 INLINE_LOAD_HEADROOM = 4.0
+# After a refusal the wait budget stays at `overload_queue_wait_ms` for this long: under
+# overload refusals keep coming and the tight budget holds; a burst of arrivals at a load the
+# model can take refuses rarely, and the full budget absorbs it (the idea of CoDel's good and
+# bad queue, and of the adaptive queue timeout in Facebook's "Fail at Scale"; a rule on the
+# queue emptying flapped here, as batches of 4 empty a short queue).
+OVERLOAD_HOLD_S = 0.1
 
 
 def estimate_tokens(text: str, max_tokens: int) -> int:
@@ -94,6 +100,7 @@ class Batcher:
         max_batch_tokens: int = 8192,
         max_queue: int = 256,
         max_queue_wait_ms: float | None = None,
+        overload_queue_wait_ms: float | None = None,
         max_latency_ms: float = 0.0,
         max_tokens_per_text: int = 512,
         max_padding_ratio: float = float("inf"),
@@ -108,6 +115,11 @@ class Batcher:
         self.max_batch_tokens = max(max_batch_tokens, max_tokens_per_text)
         self.max_queue = max_queue
         self.max_queue_wait_s = max_queue_wait_ms / 1000 if max_queue_wait_ms else None
+        # no budget at all (None) stays none; a tighter one under overload, never looser
+        self.overload_queue_wait_s = self.max_queue_wait_s
+        if self.max_queue_wait_s is not None and overload_queue_wait_ms:
+            self.overload_queue_wait_s = min(overload_queue_wait_ms / 1000, self.max_queue_wait_s)
+        self._overloaded_until = 0.0  # the tight budget holds until then
         self.max_latency_s = max_latency_ms / 1000
         self.max_tokens_per_text = max_tokens_per_text
         self.max_padding_ratio = max_padding_ratio
@@ -158,8 +170,10 @@ class Batcher:
                 f"queue of {self.max_queue}; send fewer per request"
             )
         expected = self.expected_wait_s(len(texts))
+        budget = self.wait_budget_s()
         if len(self.queue) + len(texts) > self.max_queue:
-            self._refuse_for(expected - (self.max_queue_wait_s or 0.0))
+            self._refuse_for(expected - (budget or 0.0))
+            self._overloaded()
             self.on_reject("queue_full")
             raise Overloaded(
                 f"model {self.name!r} is overloaded: {len(self.queue)} texts already waiting "
@@ -167,14 +181,15 @@ class Batcher:
                 retry_after_s=max(1.0, expected),
             )
         ahead = self.wait_ahead_s()
-        if self.max_queue_wait_s is not None and ahead > self.max_queue_wait_s:
+        if budget is not None and ahead > budget:
             # the wait ahead, not the request's own compute: a big request on an idle model
             # is never refused by this
+            self._overloaded()
             self.on_reject("queue_wait")
             raise Overloaded(
                 f"model {self.name!r} is overloaded: the wait ahead of this request "
                 f"({ahead * 1000:.0f} ms) exceeds the queue's budget of "
-                f"{self.max_queue_wait_s * 1000:.0f} ms",
+                f"{budget * 1000:.0f} ms",
                 retry_after_s=max(1.0, ahead),
             )
         if timeout_s is not None and expected > timeout_s:
@@ -250,6 +265,17 @@ class Batcher:
         # half the excess: the estimate is a mean, and new arrivals are shed meanwhile
         self.refusing_until = max(self.refusing_until, time.perf_counter() + max(0.0, seconds) / 2)
 
+    def wait_budget_s(self) -> float | None:
+        """The longest wait ahead admission accepts now: `overload_queue_wait_ms` within
+        OVERLOAD_HOLD_S of a refusal (overload: what waits longer is refused at once, so the
+        admitted keep their latency and refusals come fast), else `max_queue_wait_ms`."""
+        if time.perf_counter() < self._overloaded_until:
+            return self.overload_queue_wait_s
+        return self.max_queue_wait_s
+
+    def _overloaded(self) -> None:
+        self._overloaded_until = time.perf_counter() + OVERLOAD_HOLD_S
+
     def wait_ahead_s(self) -> float:
         """How long a request arriving now would wait before its own texts run."""
         return (len(self.queue) + self.running) * self.seconds_per_text
@@ -259,9 +285,13 @@ class Batcher:
         refused for it (else None): the wait ahead past the wait budget, or what is left of
         the window a full queue's refusal opened."""
         left = self.refusing_until - time.perf_counter()
-        if self.max_queue_wait_s is not None:
-            left = max(left, self.wait_ahead_s() - self.max_queue_wait_s)
-        return left if left > 0 else None
+        budget = self.wait_budget_s()
+        if budget is not None:
+            left = max(left, self.wait_ahead_s() - budget)
+        if left <= 0:
+            return None
+        self._overloaded()  # the HTTP layer refuses this request before reading it
+        return left
 
     def _drop_expired(self) -> None:
         now = time.perf_counter()

@@ -153,6 +153,7 @@ class ServedModel:
             max_batch_tokens=self.config.max_batch_tokens,
             max_queue=self.config.max_queue,
             max_queue_wait_ms=self.config.max_queue_wait_ms,
+            overload_queue_wait_ms=self.config.overload_queue_wait_ms,
             max_latency_ms=self.config.max_latency_ms,
             max_tokens_per_text=self.manifest.max_sequence_length,
             max_padding_ratio=self.config.max_padding_ratio

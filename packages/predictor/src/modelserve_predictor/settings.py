@@ -51,6 +51,13 @@ class ModelConfig(BaseModel):
         "it, whatever the request's deadline): under overload the admitted keep their "
         "latency; None: the deadline alone decides",
     )
+    overload_queue_wait_ms: float | None = Field(
+        default=20.0,
+        gt=0,
+        description="the wait budget once the queue has not emptied for 100 ms (overload, "
+        "not a burst of arrivals): tighter, so that under overload the admitted keep their "
+        "latency and the rest are refused fast; None: max_queue_wait_ms throughout",
+    )
     deadline_ms: float = Field(
         default=2000.0,
         gt=0,
