@@ -218,7 +218,8 @@ def test_the_wait_ahead_past_the_queue_budget_is_refused_but_a_big_request_alone
 
     async def scenario() -> None:
         rejected = []
-        batcher, _ = make(held, max_batch_size=1, max_queue_wait_ms=100)
+        # the full budget throughout (the overload one has its own test below)
+        batcher, _ = make(held, max_batch_size=1, max_queue_wait_ms=100, overload_queue_wait_ms=100)
         batcher.on_reject = rejected.append
         batcher.seconds_per_text = 0.4  # the measured cost, fixed for the test
         # 10 texts on an idle model: 4 s of its own compute, nothing ahead: admitted
@@ -320,3 +321,6 @@ def test_under_overload_the_wait_budget_tightens_and_a_burst_gets_the_full_one()
         await batcher.stop()
 
     run(scenario())
+    # not given, the overload budget scales with the full one; no budget stays none
+    assert make(held, max_queue_wait_ms=150)[0].overload_queue_wait_s == pytest.approx(0.06)
+    assert make(held, max_queue_wait_ms=None)[0].overload_queue_wait_s is None

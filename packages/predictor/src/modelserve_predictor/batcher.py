@@ -36,6 +36,9 @@ INLINE_LOAD_HEADROOM = 4.0
 # bad queue, and of the adaptive queue timeout in Facebook's "Fail at Scale"; a rule on the
 # queue emptying flapped here, as batches of 4 empty a short queue).
 OVERLOAD_HOLD_S = 0.1
+# the overload budget, when not given, as a share of the full one (20 of the default 50 ms:
+# measured at 3x overload, benchmarks/results/reliability/overload-hold-ab)
+OVERLOAD_WAIT_SHARE = 0.4
 
 
 def estimate_tokens(text: str, max_tokens: int) -> int:
@@ -115,10 +118,16 @@ class Batcher:
         self.max_batch_tokens = max(max_batch_tokens, max_tokens_per_text)
         self.max_queue = max_queue
         self.max_queue_wait_s = max_queue_wait_ms / 1000 if max_queue_wait_ms else None
-        # no budget at all (None) stays none; a tighter one under overload, never looser
+        # no budget at all (None) stays none; under overload a tighter one, never looser,
+        # scaled with the full one unless given (a slow model's budget is set larger)
         self.overload_queue_wait_s = self.max_queue_wait_s
-        if self.max_queue_wait_s is not None and overload_queue_wait_ms:
-            self.overload_queue_wait_s = min(overload_queue_wait_ms / 1000, self.max_queue_wait_s)
+        if self.max_queue_wait_s is not None:
+            self.overload_queue_wait_s = min(
+                overload_queue_wait_ms / 1000
+                if overload_queue_wait_ms
+                else OVERLOAD_WAIT_SHARE * self.max_queue_wait_s,
+                self.max_queue_wait_s,
+            )
         self._overloaded_until = 0.0  # the tight budget holds until then
         self.max_latency_s = max_latency_ms / 1000
         self.max_tokens_per_text = max_tokens_per_text

@@ -52,11 +52,11 @@ class ModelConfig(BaseModel):
         "latency; None: the deadline alone decides",
     )
     overload_queue_wait_ms: float | None = Field(
-        default=20.0,
+        default=None,
         gt=0,
-        description="the wait budget once the queue has not emptied for 100 ms (overload, "
-        "not a burst of arrivals): tighter, so that under overload the admitted keep their "
-        "latency and the rest are refused fast; None: max_queue_wait_ms throughout",
+        description="the wait budget for 100 ms after any refusal (overload, not a burst of "
+        "arrivals): tighter, so that under overload the admitted keep their latency and the "
+        "rest are refused fast; None: 40% of max_queue_wait_ms (20 of the default 50)",
     )
     deadline_ms: float = Field(
         default=2000.0,
