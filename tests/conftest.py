@@ -43,12 +43,21 @@ def e2e_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory, e2e_registry: Path) -> Iterator:
+def server_control_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder the session server's workers share (repository state, the load board)."""
+    return tmp_path_factory.mktemp("server-control")
+
+
+@pytest.fixture(scope="session")
+def server(
+    tmp_path_factory: pytest.TempPathFactory, e2e_registry: Path, server_control_dir: Path
+) -> Iterator:
     """A real `predictor serve` (2 workers, 4 models) on 127.0.0.1, for the whole session."""
     from tests.e2e.conftest import start_server, stop_server
 
     config = {
         "registry_uri": str(e2e_registry),
+        "control_dir": str(server_control_dir),
         "workers": 2,
         "max_texts_per_request": 8,
         "max_text_chars": 5000,

@@ -6,12 +6,14 @@ import json
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 
 from modelserve_metric_names import predictor as metrics
+from modelserve_predictor.loadboard import SLOT
 from tests.e2e.conftest import Server
 
 
@@ -515,3 +517,20 @@ def test_a_refused_body_leaves_no_traceback_in_the_log(server: Server) -> None:
     after = server.post("/analyze-sentiment", json={"text": "fine"})
     assert after.status_code == 200
     assert server.log.read_text().count("Traceback") == tracebacks
+
+
+def test_both_workers_publish_their_load_for_rebalancing(
+    server: Server, server_control_dir: Path
+) -> None:
+    """Each worker of the live server maps the load board and keeps its own wait on it (a
+    worker still loading or gone reads infinite, and no sibling hands it a client); an idle
+    server's waits come back to about zero."""
+    board = server_control_dir / "load"
+    deadline = time.monotonic() + 60
+    while True:
+        raw = board.read_bytes()  # read only: a LoadBoard would publish into a worker's slot
+        waits = [SLOT.unpack_from(raw, offset)[0] for offset in range(0, len(raw), SLOT.size)]
+        if len(waits) == 2 and all(0 <= w < 0.5 for w in waits):
+            break
+        assert time.monotonic() < deadline, f"the workers' published waits: {waits}"
+        time.sleep(0.05)
