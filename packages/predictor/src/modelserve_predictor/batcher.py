@@ -292,7 +292,8 @@ class Batcher:
     def refusing(self) -> float | None:
         """Seconds the queue will stay over its budget when a request arriving now would be
         refused for it (else None): the wait ahead past the wait budget, or what is left of
-        the window a full queue's refusal opened."""
+        the window a full queue's refusal opened. The caller refuses on a non-None answer,
+        so that answer counts as a refusal: the overload budget holds from it."""
         left = self.refusing_until - time.perf_counter()
         budget = self.wait_budget_s()
         if budget is not None:
