@@ -10,7 +10,8 @@ when there, else a fixed set of 50.
 
 1. Overload: 15 s Poisson steps up the rates until one has p99 > 200 ms or >= 1% not
    admitted; S is the step before it. Then one schedule: 10 s at S, 20 s at 3xS, 15 s at S;
-   recovered once every later 2-s window has p99 <= 1.25x the p99 at S and sheds <= 1%.
+   recovered from the first moment (0.5 s steps) after which the rest of the run, pooled,
+   has p99 <= 1.25x the p99 before the burst and sheds <= 1%.
 2. Kill: 30 req/s for 40 s, SIGKILL worker 1 at 15 s; /placement/ polled over fresh
    connections until a new pid of that worker answers ready.
 3. Restart, three times: SIGTERM `predictor serve`, time its exit, start it again with the
@@ -281,23 +282,24 @@ def overload(server: Server, texts: Path, work: Path, args: argparse.Namespace) 
     records, cpu = drive(server.url, schedule, texts, work / "burst")
     end = pre + burst
     before, during = window(records, 0, pre), window(records, pre, end)
-    # Recovered at the first k (0.5 s steps) from which every 2-s window of what was sent
-    # after the burst has its admitted p99 within what is normal at S and sheds <= 1%:
-    # 2 s holds ~2xS answers, where a 1-s p99 at a few hundred req/s is its 3rd-worst
-    # answer and swung 40-350 ms at S itself. Normal is the worse of 1.25x the p99 before
-    # the burst and the worst 2-s window before it (past its first 2 s): the same figure at
-    # S, before any overload, already varies that much.
+    # Recovered at the first k (0.5 s steps, within the first half of what follows the
+    # burst) from which everything sent until the end, pooled, has its admitted p99 within
+    # 1.25x the p99 before the burst and sheds <= 1% (what S itself allows): a burst whose
+    # effect lingers for a second puts ~7% of what follows past that p99. The 2-s windows
+    # are reported and plotted; a rule that every later window stay under the worst one
+    # before compared two maxima of one distribution (S is the edge of what passes: its 2-s
+    # p99 swung 20-60 ms with no burst at all) and failed by chance about half the time.
     normal = [w["admitted"]["p99_ms"] for w in sliding(records, RECOVERY_WINDOW_S, pre)]
-    windows = sliding(records, end, end + post)
-    seconds = [w["admitted"]["p99_ms"] for w in windows]
-    bound = max([(before["admitted"]["p99_ms"] or 0) * 1.25, *[v for v in normal if v]])
+    seconds = [w["admitted"]["p99_ms"] for w in sliding(records, end, end + post)]
+    bound = 1.25 * (before["admitted"]["p99_ms"] or 0)
+    rest = [window(records, end + 0.5 * k, end + post) for k in range(int(post) + 1)]
     good = [
         w["admitted"]["p99_ms"] is not None
         and w["admitted"]["p99_ms"] <= bound
         and w["shed"]["n"] <= 0.01 * w["requests"]
-        for w in windows
+        for w in rest
     ]
-    recovered = next((k for k in range(len(good)) if all(good[k:])), None)
+    recovered = next((k for k, ok in enumerate(good) if ok), None)
     by_status = {s: stats([r["ms"] for r in records if r["status"] == s]) for s in (429, 503)}
     ratio = None
     if during["admitted"]["p99_ms"] and before["admitted"]["p99_ms"]:
@@ -459,7 +461,7 @@ def tables(report: dict) -> list[tuple[str, list[str], list[list]]]:
             ["shed fraction during the burst", o["shed_fraction_during"]],
             ["admitted req/s during the burst", o["windows"]["during"]["admitted"]["n"] / burst],
             ["load generator CPU s per s", o["generator_cpu"]],
-            ["recovery bound ms (normal at S)", o["recovery_bound_ms"]],
+            ["recovery bound ms (1.25x the p99 before the burst)", o["recovery_bound_ms"]],
             [
                 "admitted p99, 2-s windows every 0.5 s before the burst (from 2 s)",
                 ", ".join(map(fmt, o["p99_2s_windows_before_ms"])),
@@ -544,7 +546,7 @@ def plot(report: dict, path: Path) -> None:
         if part == "overload":
             pre, burst, _ = data["spans_s"]
             ax.axvspan(pre, pre + burst, color="grey", alpha=0.2, label="3 x S")
-            ax.axhline(data["recovery_bound_ms"], color="green", ls=":", label="normal p99 at S")
+            ax.axhline(data["recovery_bound_ms"], color="green", ls=":", label="1.25 x p99 before")
             if data["recovery_s"] is not None:
                 ax.axvline(pre + burst + data["recovery_s"], color="green", label="recovered")
             ax.set_title(f"overload: S = {data['burst_base_rps']:g} req/s, 3 x S for {burst:g} s")
