@@ -42,6 +42,7 @@ class Placement:
     local_device: Device  # after CUDA_VISIBLE_DEVICES renumbering
     worker: int
     threads: int
+    idle_threads: int = 0  # see WorkerPlan.idle_threads
 
 
 def follows(ref: str) -> bool:
@@ -260,6 +261,7 @@ class ModelSlot:
             self.placement.worker,
             self.placement.threads,
             self.metrics,
+            idle_threads=self.placement.idle_threads,
         )
 
     def _fits_beside(self, manifest: ModelManifest, config: ModelConfig) -> bool:
