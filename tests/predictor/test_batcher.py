@@ -10,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from modelserve_predictor.batcher import (
-    OVERLOAD_HOLD_S,
+    OVERLOAD_REFUSED_SHARE,
+    TEXT_OVERHEAD_TOKENS,
     Batcher,
     BatchReport,
     Pending,
@@ -297,9 +298,10 @@ def test_a_text_that_fails_inline_fails_alone() -> None:
 
 
 def test_under_overload_the_wait_budget_tightens_and_a_burst_gets_the_full_one() -> None:
-    """A burst at a load the model can take queues within max_queue_wait_ms; once requests
-    are refused (overload), the tighter overload budget holds for OVERLOAD_HOLD_S after
-    each refusal, so the admitted wait less and the rest are refused at once."""
+    """A burst at a load the model can take queues within max_queue_wait_ms, and a refusal
+    now and then leaves that budget alone; once more than OVERLOAD_REFUSED_SHARE of the
+    recent requests are refused (overload), the tighter overload budget holds, so the
+    admitted wait less and the rest are refused at once, until admissions bring it back."""
     release = threading.Event()
 
     def held(texts: list[str]) -> list[str]:
@@ -312,24 +314,61 @@ def test_under_overload_the_wait_budget_tightens_and_a_burst_gets_the_full_one()
         first = asyncio.ensure_future(batcher.submit(["running"]))
         while batcher.running == 0:
             await asyncio.sleep(0.005)
+        assert 0 < batcher.wait_ahead_s() <= 0.01  # what is left of the running text
+        await asyncio.sleep(0.02)  # past its estimate: nothing left to wait for ahead
+        assert batcher.wait_ahead_s() == 0
         # a burst: up to 100 ms ahead of its last text, within the full budget
-        burst = [asyncio.ensure_future(batcher.submit([f"b{i}"])) for i in range(10)]
+        burst = [asyncio.ensure_future(batcher.submit([f"b{i}"])) for i in range(11)]
         await asyncio.sleep(0)
-        assert batcher.depth == 10 and batcher.wait_budget_s() == pytest.approx(0.1)
-        with pytest.raises(Overloaded, match="budget of 100 ms"):
-            await batcher.submit(["over"])  # 110 ms ahead
-        # overload: the tight budget now, for the next request and the HTTP layer alike
+        assert batcher.depth == 11 and batcher.wait_budget_s() == pytest.approx(0.1)
+        for name in ("over", "again", "and again"):
+            assert batcher.wait_budget_s() == pytest.approx(0.1)  # one or two: a bunch
+            with pytest.raises(Overloaded, match="budget of 100 ms"):
+                await batcher.submit([name])  # 110 ms ahead
+        # a third of the recent requests refused: overload, the tight budget now, for the
+        # next request and the HTTP layer alike
+        assert batcher.refused_share > OVERLOAD_REFUSED_SHARE
         assert batcher.wait_budget_s() == pytest.approx(0.02)
         assert batcher.refusing() == pytest.approx(0.11 - 0.02, abs=1e-6)
         with pytest.raises(Overloaded, match="budget of 20 ms"):
             await batcher.submit(["late"])
-        await asyncio.sleep(OVERLOAD_HOLD_S * 1.5)  # no refusal since: the full budget again
-        assert batcher.wait_budget_s() == pytest.approx(0.1)
         release.set()
-        assert await asyncio.gather(first, *burst) == [["running"]] + [[f"b{i}"] for i in range(10)]
+        assert await asyncio.gather(first, *burst) == [["running"]] + [[f"b{i}"] for i in range(11)]
+        for i in range(10):  # admitted again and again: the full budget comes back
+            assert await batcher.submit([f"after{i}"]) == [f"after{i}"]
+        assert batcher.wait_budget_s() == pytest.approx(0.1)
         await batcher.stop()
 
     run(scenario())
     # not given, the overload budget scales with the full one; no budget stays none
     assert make(held, max_queue_wait_ms=150)[0].overload_queue_wait_s == pytest.approx(0.06)
     assert make(held, max_queue_wait_ms=None)[0].overload_queue_wait_s is None
+
+
+def test_the_wait_ahead_counts_tokens_so_a_long_text_does_not_make_short_ones_look_long() -> None:
+    release = threading.Event()
+
+    def held(texts: list[str]) -> list[str]:
+        release.wait(30)
+        return texts
+
+    async def scenario() -> None:
+        batcher, _ = make(held, max_batch_size=1, max_queue_wait_ms=None)
+        batcher.seconds_per_token = 0.001
+        first = asyncio.ensure_future(batcher.submit(["running"]))
+        while batcher.running == 0:
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.05)  # past the running text's estimate
+        long_text, short = "word " * 80, "ok"  # 102 and 2 tokens, each + TEXT_OVERHEAD_TOKENS
+        queued = [asyncio.ensure_future(batcher.submit([t])) for t in (long_text, short, short)]
+        await asyncio.sleep(0)
+        units = 102 + 2 + 2 + 3 * TEXT_OVERHEAD_TOKENS
+        assert batcher.wait_ahead_s() == pytest.approx(units * 0.001)
+        # a long text that ran at the same cost per token leaves the estimate where it was
+        batcher._measured(BatchReport(1, 102, 0.110, [0.0]), 102 + TEXT_OVERHEAD_TOKENS)
+        assert batcher.seconds_per_token == pytest.approx(0.001)
+        release.set()
+        assert await asyncio.gather(first, *queued) == [["running"], [long_text], [short], [short]]
+        await batcher.stop()
+
+    run(scenario())

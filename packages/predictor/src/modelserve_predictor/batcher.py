@@ -30,15 +30,27 @@ from modelserve_predictor.errors import (
 # a request runs on the event loop only while requests arrive at least this many times its
 # time per text apart (a model busy less than half the time)
 INLINE_LOAD_HEADROOM = 4.0
-# After a refusal the wait budget stays at `overload_queue_wait_ms` for this long: under
-# overload refusals keep coming and the tight budget holds; a burst of arrivals at a load the
-# model can take refuses rarely, and the full budget absorbs it (the idea of CoDel's good and
-# bad queue, and of the adaptive queue timeout in Facebook's "Fail at Scale"; a rule on the
-# queue emptying flapped here, as batches of 4 empty a short queue).
-OVERLOAD_HOLD_S = 0.1
+# The wait budget is `overload_queue_wait_ms` while more than OVERLOAD_REFUSED_SHARE of the
+# recent requests (an exponential average over about the last 1/OVERLOAD_SMOOTHING) were
+# refused: under overload refusals keep coming and the tight budget holds; a bunch of
+# arrivals at a load the model can take refuses one now and then, and the full budget absorbs
+# it (the idea of CoDel's good and bad queue, and of the adaptive queue timeout in Facebook's
+# "Fail at Scale"). Two rules tried before: tight while the queue had not emptied for 100 ms
+# flapped, as batches of 4 empty a short queue; tight for 100 ms after any refusal turned one
+# refusal at a sustainable load into a run of them (roberta-base at 64 req/s on 2 workers,
+# a ~55% load, shed 2-3%).
+OVERLOAD_REFUSED_SHARE = 0.2
+OVERLOAD_SMOOTHING = 0.1
 # the overload budget, when not given, as a share of the full one (20 of the default 50 ms:
 # measured at 3x overload, benchmarks/results/reliability/overload-hold-ab)
 OVERLOAD_WAIT_SHARE = 0.4
+
+
+# A text's compute is close to linear in its tokens, plus a fixed part: roberta-base INT8 on
+# one thread took 3.78 ms + 0.527 ms per token (residual sd 0.7 ms over 400 Sp1786 texts of
+# 9-118 ms). So the queue's wait is estimated in tokens plus this many per text: a mean per
+# text, pulled up by every long text that ran, had made a short queue look twice as long.
+TEXT_OVERHEAD_TOKENS = 8
 
 
 def estimate_tokens(text: str, max_tokens: int) -> int:
@@ -53,6 +65,11 @@ class Pending:
     enqueued: float
     future: asyncio.Future = field(repr=False)
     deadline: float = float("inf")  # perf_counter() past which the answer is useless
+
+    @property
+    def units(self) -> int:
+        """What this text costs to compute, in tokens (see TEXT_OVERHEAD_TOKENS)."""
+        return self.tokens + TEXT_OVERHEAD_TOKENS
 
 
 def select_batch(
@@ -131,7 +148,7 @@ class Batcher:
                 else OVERLOAD_WAIT_SHARE * self.max_queue_wait_s,
                 self.max_queue_wait_s,
             )
-        self._overloaded_until = 0.0  # the tight budget holds until then
+        self.refused_share = 0.0  # of recent admission decisions, averaged
         self.max_latency_s = max_latency_ms / 1000
         self.max_tokens_per_text = max_tokens_per_text
         self.max_padding_ratio = max_padding_ratio
@@ -141,8 +158,13 @@ class Batcher:
         self._last_arrival = 0.0
         self.arrival_gap_s = 1.0  # running mean of the time between requests
         self.queue: list[Pending] = []
-        self.seconds_per_text = 0.01  # running estimate: admission and Retry-After
+        # running estimates: compute per token (see TEXT_OVERHEAD_TOKENS) for admission,
+        # and tokens per text (of what arrives) for a text's typical time
+        self.seconds_per_token = 0.001
+        self.tokens_per_text = 2.0 + TEXT_OVERHEAD_TOKENS
         self.running = 0  # texts in the batch being computed now
+        self._running_units = 0  # their tokens
+        self._running_since = 0.0  # when that batch started
         # Until when a request would surely be refused after the queue was found full (it
         # cannot have drained by then): with the wait budget, refusing() tells the HTTP layer
         # which requests to shed before parsing them.
@@ -165,10 +187,26 @@ class Batcher:
                 await self._task
             self._task = None
 
-    def expected_wait_s(self, texts: int) -> float:
-        """How long `texts` more would take to be answered: everything ahead of them (queued
-        and running) plus themselves, at the measured time per text."""
-        return (len(self.queue) + self.running + texts) * self.seconds_per_text
+    @property
+    def seconds_per_text(self) -> float:
+        """A typical text's compute: of the length of what has been arriving."""
+        return self.seconds_per_token * self.tokens_per_text
+
+    @seconds_per_text.setter
+    def seconds_per_text(self, seconds: float) -> None:
+        self.seconds_per_token = seconds / self.tokens_per_text
+
+    def _units(self, texts: Sequence[str]) -> int:
+        return (
+            sum(estimate_tokens(t, self.max_tokens_per_text) for t in texts)
+            + len(texts) * TEXT_OVERHEAD_TOKENS
+        )
+
+    def expected_wait_s(self, texts: Sequence[str]) -> float:
+        """How long `texts` would take to be answered: everything ahead of them (queued, and
+        what is left of the running batch) plus themselves, at the measured time per
+        token."""
+        return self.wait_ahead_s() + self._units(texts) * self.seconds_per_token
 
     async def submit(self, texts: Sequence[str], timeout_s: float | None = None) -> list[Any]:
         """Queue the texts and wait for their rows. Refused at once (Overloaded) when the
@@ -181,11 +219,11 @@ class Batcher:
                 f"{len(texts)} texts can never fit model {self.name!r}'s "
                 f"queue of {self.max_queue}; send fewer per request"
             )
-        expected = self.expected_wait_s(len(texts))
+        expected = self.expected_wait_s(texts)
         budget = self.wait_budget_s()
         if len(self.queue) + len(texts) > self.max_queue:
             self._refuse_for(expected - (budget or 0.0))
-            self._overloaded()
+            self._decided(refused=True)
             self.on_reject("queue_full")
             raise Overloaded(
                 f"model {self.name!r} is overloaded: {len(self.queue)} texts already waiting "
@@ -196,7 +234,7 @@ class Batcher:
         if budget is not None and ahead > budget:
             # the wait ahead, not the request's own compute: a big request on an idle model
             # is never refused by this
-            self._overloaded()
+            self._decided(refused=True)
             self.on_reject("queue_wait")
             raise Overloaded(
                 f"model {self.name!r} is overloaded: the wait ahead of this request "
@@ -211,7 +249,8 @@ class Batcher:
                 f"exceeds this request's deadline of {timeout_s * 1000:.0f} ms",
                 retry_after_s=max(1.0, expected),
             )
-        self._note_arrival()
+        self._decided(refused=False)
+        self._note_arrival(texts)
         if self._runs_inline(len(texts)):
             return self._run_now(texts[0])
         self.start()
@@ -230,7 +269,9 @@ class Batcher:
             return [await pending[0].future]
         return list(await asyncio.gather(*(p.future for p in pending)))
 
-    def _note_arrival(self) -> None:
+    def _note_arrival(self, texts: Sequence[str]) -> None:
+        per_text = self._units(texts) / len(texts)
+        self.tokens_per_text += 0.1 * (per_text - self.tokens_per_text)
         now = time.perf_counter()
         gap, self._last_arrival = now - self._last_arrival, now
         self.arrival_gap_s = 0.5 * self.arrival_gap_s + 0.5 * min(gap, 1.0)
@@ -254,8 +295,8 @@ class Batcher:
         model's thread and back, no batcher task to wake (what a request pays at low load).
         Nothing waits behind it (the queue is empty), and the loop is blocked only for this
         one text's run, after which the next arrivals queue and go to the thread as usual."""
-        started = time.perf_counter()
-        self.running = 1
+        started = self._running_since = time.perf_counter()
+        self.running, self._running_units = 1, self._units([text])
         try:
             (row,) = self.run_alone([text])
         except Exception as exc:
@@ -263,14 +304,18 @@ class Batcher:
         finally:
             self.running = 0
         tokens = estimate_tokens(text, self.max_tokens_per_text)
-        self._measured(BatchReport(1, tokens, time.perf_counter() - started, [0.0]))
+        self._measured(
+            BatchReport(1, tokens, time.perf_counter() - started, [0.0]), self._running_units
+        )
         return [row]
 
-    def _measured(self, report: BatchReport) -> None:
-        """A batch ran: update the time per text, and record its metrics after the answers
-        (the waiting requests' tasks were scheduled first, so the batch's metrics do not
-        stand between them and their responses)."""
-        self.seconds_per_text = 0.8 * self.seconds_per_text + 0.2 * report.run_seconds / report.size
+    def _measured(self, report: BatchReport, units: int) -> None:
+        """A batch of `units` tokens (with each text's fixed part) ran: update the time per
+        token, and record its metrics after the answers (the waiting requests' tasks were
+        scheduled first, so the batch's metrics do not stand between them and their
+        responses)."""
+        per_token = report.run_seconds / max(1, units)
+        self.seconds_per_token += 0.2 * (per_token - self.seconds_per_token)
         asyncio.get_running_loop().call_soon(self.on_batch, report)
 
     def _refuse_for(self, seconds: float) -> None:
@@ -278,32 +323,40 @@ class Batcher:
         self.refusing_until = max(self.refusing_until, time.perf_counter() + max(0.0, seconds) / 2)
 
     def wait_budget_s(self) -> float | None:
-        """The longest wait ahead admission accepts now: `overload_queue_wait_ms` within
-        OVERLOAD_HOLD_S of a refusal (overload: what waits longer is refused at once, so the
-        admitted keep their latency and refusals come fast), else `max_queue_wait_ms`."""
-        if time.perf_counter() < self._overloaded_until:
+        """The longest wait ahead admission accepts now: `overload_queue_wait_ms` while more
+        than OVERLOAD_REFUSED_SHARE of the recent requests were refused (overload: what
+        waits longer is refused at once, so the admitted keep their latency and refusals
+        come fast), else `max_queue_wait_ms`."""
+        if self.refused_share > OVERLOAD_REFUSED_SHARE:
             return self.overload_queue_wait_s
         return self.max_queue_wait_s
 
-    def _overloaded(self) -> None:
-        self._overloaded_until = time.perf_counter() + OVERLOAD_HOLD_S
+    def _decided(self, refused: bool) -> None:
+        self.refused_share += OVERLOAD_SMOOTHING * (refused - self.refused_share)
 
     def wait_ahead_s(self) -> float:
-        """How long a request arriving now would wait before its own texts run."""
-        return (len(self.queue) + self.running) * self.seconds_per_text
+        """How long a request arriving now would wait before its own texts run: the queue,
+        and what is left of the running batch (counting the whole batch made every arrival
+        during a 4-text roberta-base batch look 68 ms behind, past a tight budget)."""
+        running_left = 0.0
+        if self.running:
+            elapsed = time.perf_counter() - self._running_since
+            running_left = max(0.0, self._running_units * self.seconds_per_token - elapsed)
+        queued = sum(p.units for p in self.queue)
+        return queued * self.seconds_per_token + running_left
 
     def refusing(self) -> float | None:
         """Seconds the queue will stay over its budget when a request arriving now would be
         refused for it (else None): the wait ahead past the wait budget, or what is left of
         the window a full queue's refusal opened. The caller refuses on a non-None answer,
-        so that answer counts as a refusal: the overload budget holds from it."""
+        so that answer counts as a refusal, in the share that tightens the budget."""
         left = self.refusing_until - time.perf_counter()
         budget = self.wait_budget_s()
         if budget is not None:
             left = max(left, self.wait_ahead_s() - budget)
         if left <= 0:
             return None
-        self._overloaded()  # the HTTP layer refuses this request before reading it
+        self._decided(refused=True)  # the HTTP layer refuses this request before reading it
         return left
 
     def _drop_expired(self) -> None:
@@ -344,8 +397,9 @@ class Batcher:
                 picked = set(indices)
                 batch = [self.queue[i] for i in indices]
                 self.queue = [p for i, p in enumerate(self.queue) if i not in picked]
-                started = time.perf_counter()
+                started = self._running_since = time.perf_counter()
                 self.running = len(batch)
+                self._running_units = sum(p.units for p in batch)
                 try:
                     rows = await loop.run_in_executor(
                         self.executor, self.run_batch, [p.text for p in batch]
@@ -365,7 +419,8 @@ class Batcher:
                         padded_tokens=max(p.tokens for p in batch) * len(batch),
                         run_seconds=elapsed,
                         waits=[started - p.enqueued for p in batch],
-                    )
+                    ),
+                    self._running_units,
                 )
 
     async def _one_by_one(self, batch: list[Pending], error: Exception) -> None:
