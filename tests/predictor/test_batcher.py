@@ -372,3 +372,15 @@ def test_the_wait_ahead_counts_tokens_so_a_long_text_does_not_make_short_ones_lo
         await batcher.stop()
 
     run(scenario())
+
+
+def test_two_timed_texts_calibrate_the_time_per_token_and_the_fixed_part() -> None:
+    batcher, _ = make(lambda texts: texts, max_tokens_per_text=128)
+    batcher.calibrate((4, 0.004), (104, 0.054))  # 0.5 ms per token, 2 ms (4 tokens) per text
+    assert batcher.seconds_per_token == pytest.approx(0.0005)
+    assert batcher.text_overhead_tokens == pytest.approx(4)
+    # a text of the short one's length takes what it took; the longest, what it took
+    assert batcher.expected_wait_s(["x" * 8]) == pytest.approx(0.004)
+    assert batcher.expected_wait_s(["x" * 1000]) == pytest.approx(0.066)  # capped: 128 tokens
+    batcher.calibrate((4, 0.004), (104, 0.003))  # no slope (a hiccup): nothing changes
+    assert batcher.seconds_per_token == pytest.approx(0.0005)

@@ -48,8 +48,9 @@ OVERLOAD_WAIT_SHARE = 0.4
 
 # A text's compute is close to linear in its tokens, plus a fixed part: roberta-base INT8 on
 # one thread took 3.78 ms + 0.527 ms per token (residual sd 0.7 ms over 400 Sp1786 texts of
-# 9-118 ms). So the queue's wait is estimated in tokens plus this many per text: a mean per
-# text, pulled up by every long text that ran, had made a short queue look twice as long.
+# 9-118 ms). So the queue's wait is estimated in tokens, plus the fixed part as so many
+# tokens per text (this until `calibrate` measures it): a mean per text, pulled up by every
+# long text that ran, had made a short queue look twice as long.
 TEXT_OVERHEAD_TOKENS = 8
 
 
@@ -65,11 +66,7 @@ class Pending:
     enqueued: float
     future: asyncio.Future = field(repr=False)
     deadline: float = float("inf")  # perf_counter() past which the answer is useless
-
-    @property
-    def units(self) -> int:
-        """What this text costs to compute, in tokens (see TEXT_OVERHEAD_TOKENS)."""
-        return self.tokens + TEXT_OVERHEAD_TOKENS
+    units: float = 0.0  # its compute, in tokens with the fixed part (see TEXT_OVERHEAD_TOKENS)
 
 
 def select_batch(
@@ -161,9 +158,10 @@ class Batcher:
         # running estimates: compute per token (see TEXT_OVERHEAD_TOKENS) for admission,
         # and tokens per text (of what arrives) for a text's typical time
         self.seconds_per_token = 0.001
+        self.text_overhead_tokens: float = TEXT_OVERHEAD_TOKENS
         self.tokens_per_text = 2.0 + TEXT_OVERHEAD_TOKENS
         self.running = 0  # texts in the batch being computed now
-        self._running_units = 0  # their tokens
+        self._running_units = 0.0  # their tokens
         self._running_since = 0.0  # when that batch started
         # Until when a request would surely be refused after the queue was found full (it
         # cannot have drained by then): with the wait budget, refusing() tells the HTTP layer
@@ -196,11 +194,21 @@ class Batcher:
     def seconds_per_text(self, seconds: float) -> None:
         self.seconds_per_token = seconds / self.tokens_per_text
 
-    def _units(self, texts: Sequence[str]) -> int:
-        return (
-            sum(estimate_tokens(t, self.max_tokens_per_text) for t in texts)
-            + len(texts) * TEXT_OVERHEAD_TOKENS
-        )
+    def _units(self, texts: Sequence[str]) -> float:
+        tokens = sum(estimate_tokens(t, self.max_tokens_per_text) for t in texts)
+        return tokens + len(texts) * self.text_overhead_tokens
+
+    def calibrate(self, short: tuple[int, float], long: tuple[int, float]) -> None:
+        """Two texts of very different lengths timed alone, (estimated tokens, seconds) each:
+        the time per token and the fixed part per text, which the running estimate then
+        scales as batches run. Left at the defaults when no slope shows."""
+        (short_tokens, short_s), (long_tokens, long_s) = short, long
+        if long_tokens <= short_tokens or long_s <= short_s:
+            return
+        per_token = (long_s - short_s) / (long_tokens - short_tokens)
+        self.seconds_per_token = per_token
+        self.text_overhead_tokens = max(0.0, short_s / per_token - short_tokens)
+        self.tokens_per_text = short_tokens + self.text_overhead_tokens
 
     def expected_wait_s(self, texts: Sequence[str]) -> float:
         """How long `texts` would take to be answered: everything ahead of them (queued, and
@@ -257,12 +265,11 @@ class Batcher:
         loop = asyncio.get_running_loop()
         now = time.perf_counter()
         deadline = now + timeout_s if timeout_s is not None else float("inf")
-        pending = [
-            Pending(
-                t, estimate_tokens(t, self.max_tokens_per_text), now, loop.create_future(), deadline
-            )
-            for t in texts
-        ]
+        pending = []
+        for t in texts:
+            tokens = estimate_tokens(t, self.max_tokens_per_text)
+            units = tokens + self.text_overhead_tokens
+            pending.append(Pending(t, tokens, now, loop.create_future(), deadline, units))
         self.queue.extend(pending)
         self._arrival.set()
         if len(pending) == 1:  # most requests: no gather, one loop turn less to the answer
@@ -309,7 +316,7 @@ class Batcher:
         )
         return [row]
 
-    def _measured(self, report: BatchReport, units: int) -> None:
+    def _measured(self, report: BatchReport, units: float) -> None:
         """A batch of `units` tokens (with each text's fixed part) ran: update the time per
         token, and record its metrics after the answers (the waiting requests' tasks were
         scheduled first, so the batch's metrics do not stand between them and their

@@ -17,7 +17,7 @@ from typing import TypeVar
 import numpy as np
 
 from modelserve_metric_names.predictor import REJECT_REASONS
-from modelserve_predictor.batcher import Batcher, BatchReport
+from modelserve_predictor.batcher import Batcher, BatchReport, estimate_tokens
 from modelserve_predictor.errors import ConfigError, DeadlineExceeded, NotReady, Overloaded
 from modelserve_predictor.metrics import OUTCOMES, Metrics
 from modelserve_predictor.placement import Device
@@ -218,6 +218,7 @@ class ServedModel:
 
     async def warm_up(self) -> None:
         await self.infer(["warm-up request"], record=False)
+        await self._calibrate()
         self.ready = True
         if self.metrics and self.manifest:
             labels = self.labels()
@@ -233,6 +234,24 @@ class ServedModel:
             self.metrics.model_info.labels(
                 **labels, version=str(self.manifest.version), sha256=sha
             ).set(1)
+
+    async def _calibrate(self) -> None:
+        """Time a short and a longest text alone on the batches' thread (each twice, the
+        faster counts), so that admission knows the time per token and the fixed part per
+        text from the first request (a short warm-up text alone had made a long one look
+        ten times its cost)."""
+        assert self.batcher is not None
+        loop = asyncio.get_running_loop()
+        limit = self.batcher.max_tokens_per_text
+        samples = []
+        for text in ("warm-up request", "warm " * limit):
+            best = float("inf")
+            for _ in range(2):
+                started = time.perf_counter()
+                await loop.run_in_executor(self._executor, self._run_batch, [text])
+                best = min(best, time.perf_counter() - started)
+            samples.append((estimate_tokens(text, limit), best))
+        self.batcher.calibrate(*samples)
 
     async def infer(
         self, texts: list[str], record: bool = True, timeout_s: float | None = None

@@ -55,8 +55,9 @@ class ModelConfig(BaseModel):
         default=None,
         gt=0,
         description="the wait budget while more than a fifth of the recent requests were "
-        "refused (overload, not a bunch of arrivals): tighter, so that under overload the admitted keep their latency and the "
-        "rest are refused fast; None: 40% of max_queue_wait_ms (20 of the default 50)",
+        "refused (overload, not a bunch of arrivals): tighter, so that under overload the "
+        "admitted keep their latency and the rest are refused fast; None: 40% of "
+        "max_queue_wait_ms (20 of the default 50)",
     )
     deadline_ms: float = Field(
         default=2000.0,
