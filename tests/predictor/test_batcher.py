@@ -243,35 +243,26 @@ def test_the_wait_ahead_past_the_queue_budget_is_refused_but_a_big_request_alone
 
 def test_a_lone_text_on_an_idle_model_runs_on_the_event_loop_and_a_burst_batches() -> None:
     threads: list[tuple[int, int]] = []  # (thread, batch size)
-    alone: list[str] = []  # texts that went through run_alone
 
     def upper(texts: list[str]) -> list[str]:
         threads.append((threading.get_ident(), len(texts)))
         time.sleep(0.005)
         return [t.upper() for t in texts]
 
-    def upper_alone(texts: list[str]) -> list[str]:
-        alone.extend(texts)
-        return upper(texts)
-
     async def scenario() -> None:
-        batcher, reports = make(
-            upper, max_batch_size=16, inline_when_idle=True, run_alone=upper_alone
-        )
+        batcher, reports = make(upper, max_batch_size=16, inline_when_idle=True)
         batcher.seconds_per_text = 0.005
         loop_thread = threading.get_ident()
         for text in ("a", "b", "c"):
             assert await batcher.submit([text]) == [text.upper()]
             await asyncio.sleep(0.05)  # well apart: a light load
         assert [t for t, _ in threads] == [loop_thread] * 3
-        assert alone == ["a", "b", "c"]  # what runs alone may use the idle threads
         threads.clear()
         results = await asyncio.gather(*(batcher.submit([f"x{i}"]) for i in range(40)))
         assert results == [[f"X{i}"] for i in range(40)]
         on_the_thread = [size for thread, size in threads if thread != loop_thread]
         assert on_the_thread and max(on_the_thread) > 1  # the burst went to the thread, batched
         assert len(threads) < 40
-        assert len(alone) == 3 + len(threads) - len(on_the_thread)  # batches: their threads
         await asyncio.sleep(0)  # the batch reports are recorded after the answers
         assert sum(r.size for r in reports) == 43
         await batcher.stop()

@@ -6,8 +6,6 @@ import os
 import threading
 from pathlib import Path
 
-import numpy as np
-
 from modelserve_predictor.lifecycle import resolve
 from modelserve_predictor.models import CPU_MAX_BATCH_SIZE, CPU_PADDING_RATIO, ServedModel
 from modelserve_predictor.placement import Device
@@ -47,30 +45,4 @@ def test_batching_left_unset_takes_the_devices_measured_defaults(
         served.load(registry, resolve(registry, config), tmp_path / "cache", Device("cpu"))
         assert served.batcher is not None
         assert (served.batcher.max_batch_size, served.batcher.max_padding_ratio) == (size, ratio)
-        served._executor.shutdown(wait=True)
-
-
-def test_a_worker_sharing_the_cores_runs_a_lone_text_on_all_of_them(
-    e2e_registry: Path, tmp_path: Path
-) -> None:
-    """A real ONNX model on a CPU worker with one of two cores: batches run on one thread, a
-    text inline on an idle worker on two, in a second session over the same file; with the
-    inline path off there is no second session."""
-    registry = Registry.open(str(e2e_registry))
-    for inline, alone_threads in ((True, 2), (False, 1)):
-        config = ModelConfig(ref="tiny-sentiment", variant="onnx-int8", inline_when_idle=inline)
-        served = ServedModel(
-            "tiny-sentiment", config, Device("cpu"), 1, threads=1, metrics=None, idle_threads=2
-        )
-        served.load(registry, resolve(registry, config), tmp_path / "cache", Device("cpu"))
-        runner = served.text_model.runner
-        assert runner.session.get_session_options().intra_op_num_threads == 1
-        alone = runner.alone_session.get_session_options().intra_op_num_threads
-        assert alone == alone_threads
-        assert (runner.alone_session is runner.session) == (not inline)
-        # the same answer on either session (dynamic INT8 differs between batch shapes, so
-        # both run the text alone)
-        (on_one,) = served._run_batch(["great"])
-        (on_all,) = served._run_batch(["great"], alone=True)
-        np.testing.assert_allclose(on_all.output, on_one.output, rtol=1e-4, atol=1e-5)
         served._executor.shutdown(wait=True)

@@ -15,14 +15,6 @@ def test_cpu_workers_divide_the_cores_between_them() -> None:
     assert [p.threads for p in plan_workers(["a"], cpu_workers=4, cpu_count=2)] == [1] * 4
 
 
-def test_a_text_run_alone_may_use_every_core_when_workers_share_them() -> None:
-    (single,) = plan_workers(["a"], cpu_workers=1, cpu_count=2)
-    assert single.idle_threads == 0  # it has them all already
-    assert [p.idle_threads for p in plan_workers(["a"], cpu_workers=2, cpu_count=2)] == [2, 2]
-    gpu = plan_workers(["a"], gpus=[0], cpu_count=16)
-    assert [p.idle_threads for p in gpu] == [0]
-
-
 def test_two_workers_per_gpu_on_four_gpus() -> None:
     plans = plan_workers(["a"], gpus=[0, 1, 2, 3], workers_per_gpu=2, cpu_count=16)
     assert [str(p.device) for p in plans] == [

@@ -124,12 +124,9 @@ class Batcher:
         on_batch: Callable[[BatchReport], None] = lambda _: None,
         on_reject: Callable[[str], None] = lambda _reason: None,
         inline_when_idle: bool = False,
-        run_alone: Callable[[list[str]], Sequence[Any]] | None = None,
     ) -> None:
         self.name = name
         self.run_batch = run_batch
-        # what runs one text inline, on an idle model (it may use more threads than a batch)
-        self.run_alone = run_alone or run_batch
         self.executor = executor
         self.max_batch_size = max_batch_size
         self.max_batch_tokens = max(max_batch_tokens, max_tokens_per_text)
@@ -305,7 +302,7 @@ class Batcher:
         started = self._running_since = time.perf_counter()
         self.running, self._running_units = 1, self._units([text])
         try:
-            (row,) = self.run_alone([text])
+            (row,) = self.run_batch([text])
         except Exception as exc:
             raise _client_error(exc) from None
         finally:

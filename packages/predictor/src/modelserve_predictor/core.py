@@ -64,11 +64,7 @@ class Predictor:
     def placement(self, name: str) -> Placement:
         device = self.plan.models.get(name, self.plan.device)
         return Placement(
-            device,
-            self.plan.local_device(name),
-            self.plan.worker_index,
-            self.plan.threads,
-            self.plan.idle_threads,
+            device, self.plan.local_device(name), self.plan.worker_index, self.plan.threads
         )
 
     # -- lifecycle -----------------------------------------------------------------------

@@ -251,7 +251,6 @@ def placement_view(predictor: Predictor | None) -> dict[str, Any]:
         "worker": plan.worker_index,
         "device": str(plan.device),
         "threads": plan.threads,
-        "idle_threads": plan.idle_threads,
         "cuda_visible_devices": plan.cuda_visible_devices,
         "ready": predictor.ready,
         "process": process_view(),

@@ -42,7 +42,6 @@ class Placement:
     local_device: Device  # after CUDA_VISIBLE_DEVICES renumbering
     worker: int
     threads: int
-    idle_threads: int = 0  # see WorkerPlan.idle_threads
 
 
 def follows(ref: str) -> bool:
@@ -261,7 +260,6 @@ class ModelSlot:
             self.placement.worker,
             self.placement.threads,
             self.metrics,
-            idle_threads=self.placement.idle_threads,
         )
 
     def _fits_beside(self, manifest: ModelManifest, config: ModelConfig) -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import os
 import threading
 import time
@@ -91,14 +90,12 @@ class ServedModel:
         worker: int,
         threads: int,
         metrics: Metrics | None,
-        idle_threads: int = 0,
     ) -> None:
         self.name = name
         self.config = config
         self.device = device
         self.worker = worker
         self.threads = threads
-        self.idle_threads = idle_threads
         self.metrics = metrics
         self.manifest: ModelManifest | None = None
         self.text_model: TextModel | None = None
@@ -148,8 +145,6 @@ class ServedModel:
             device=local_device.kind,
             threads=self.threads,
             device_id=local_device.index,
-            # only the inline path runs alone, and only when it is on
-            idle_threads=self.idle_threads if self._runs_inline() else 0,
         )
         self.batcher = Batcher(
             self.name,
@@ -169,14 +164,10 @@ class ServedModel:
             ),
             on_batch=self._record_batch,
             on_reject=self.record_reject,
-            inline_when_idle=self._runs_inline(),
-            run_alone=functools.partial(self._run_batch, alone=True),
+            # a configured wait for fuller batches means the operator wants the batching
+            inline_when_idle=self.config.inline_when_idle and not self.config.max_latency_ms,
         )
         self.load_seconds = time.perf_counter() - started
-
-    def _runs_inline(self) -> bool:
-        # a configured wait for fuller batches means the operator wants the batching
-        return self.config.inline_when_idle and not self.config.max_latency_ms
 
     def _for_device(self, configured: T | None, on_cpu: T, on_gpu: T) -> T:
         """A batching setting left at None: its measured default for this copy's device."""
@@ -184,7 +175,7 @@ class ServedModel:
             return configured
         return on_cpu if self.device.kind == "cpu" else on_gpu
 
-    def _run_batch(self, texts: list[str], alone: bool = False) -> list[Row]:
+    def _run_batch(self, texts: list[str]) -> list[Row]:
         assert self.text_model is not None
         started = time.perf_counter()
         # Tokenizers reads a text whole before truncating it: cut it first, so that no legal
@@ -193,7 +184,7 @@ class ServedModel:
         cut = [len(t) > limit for t in texts]
         encoded = self.text_model.encode([t[:limit] for t in texts])
         encoded.truncated = [a or b for a, b in zip(encoded.truncated, cut, strict=True)]
-        outputs = self.text_model.run(encoded, alone=alone)
+        outputs = self.text_model.run(encoded)
         if self.metrics:
             labels = self.labels()
             self.metrics.inference_seconds.labels(**labels).observe(time.perf_counter() - started)

@@ -28,9 +28,6 @@ class WorkerPlan:
     device: Device
     threads: int
     models: Mapping[str, Device] = field(default_factory=dict)
-    # Threads for a text run alone on an idle CPU worker: every core, as the siblings are
-    # most likely idle too (0: the same as `threads`).
-    idle_threads: int = 0
 
     @property
     def cuda_visible_devices(self) -> str | None:
@@ -76,13 +73,7 @@ def plan_workers(
             raise ConfigError("workers must be at least 1")
         threads = max(1, cpu_count // cpu_workers)
         return [
-            WorkerPlan(
-                i + 1,
-                Device("cpu"),
-                threads,
-                {m: Device("cpu") for m in models},
-                idle_threads=cpu_count if cpu_count > threads else 0,
-            )
+            WorkerPlan(i + 1, Device("cpu"), threads, {m: Device("cpu") for m in models})
             for i in range(cpu_workers)
         ]
     if workers_per_gpu < 1:

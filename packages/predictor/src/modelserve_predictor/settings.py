@@ -87,9 +87,7 @@ class ModelConfig(BaseModel):
         default=True,
         description="a one-text request to an idle model (nothing queued or running) runs on "
         "the event loop, without the hops to the model's thread and back; anything that "
-        "arrives meanwhile queues for the thread as usual. On a CPU worker that shares the "
-        "cores with siblings, that text runs on all the cores, through a second ONNX Runtime "
-        "session of the same file (one more copy of the weights in memory)",
+        "arrives meanwhile queues for the thread as usual",
     )
     swap: Literal["auto", "beside", "drain"] = Field(
         default="auto",

@@ -28,9 +28,7 @@ class Runner(Protocol):
     device: str
     providers: list[str]
 
-    def __call__(
-        self, input_ids: np.ndarray, attention_mask: np.ndarray, alone: bool = False
-    ) -> np.ndarray: ...
+    def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray: ...
 
 
 class OnnxRunner:
@@ -40,18 +38,14 @@ class OnnxRunner:
         device: str = "cpu",
         threads: int | None = None,
         device_id: int = 0,
-        idle_threads: int = 0,
     ) -> None:
         import onnxruntime as ort
 
-        def options(threads: int | None) -> ort.SessionOptions:
-            chosen = ort.SessionOptions()
-            chosen.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            if threads:
-                chosen.intra_op_num_threads = threads
-                chosen.inter_op_num_threads = 1
-            return chosen
-
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
         providers: list = ["CPUExecutionProvider"]
         if device == "cuda":
             if hasattr(ort, "preload_dlls"):
@@ -60,18 +54,7 @@ class OnnxRunner:
                 ("CUDAExecutionProvider", {"device_id": device_id}),
                 "CPUExecutionProvider",
             ]
-        self.session = ort.InferenceSession(
-            str(path), sess_options=options(threads), providers=providers
-        )
-        # A second session over the same file for a text run alone on a CPU worker whose
-        # siblings are idle: batch 1 of sentiment-minilm took 2.40 ms on 2 threads against
-        # 3.35 ms on 1 (p50 after 20 ms idle, 2-core EPYC), while a busy worker's batches
-        # stay on its share of the cores (more threads there would fight the siblings').
-        self.alone_session = self.session
-        if device == "cpu" and threads and idle_threads > threads:
-            self.alone_session = ort.InferenceSession(
-                str(path), sess_options=options(idle_threads), providers=providers
-            )
+        self.session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
         self.providers = self.session.get_providers()
         if device == "cuda" and "CUDAExecutionProvider" not in self.providers:
             raise DeviceUnavailable(
@@ -80,12 +63,9 @@ class OnnxRunner:
         self.device = device
         self.output_name = self.session.get_outputs()[0].name
 
-    def __call__(
-        self, input_ids: np.ndarray, attention_mask: np.ndarray, alone: bool = False
-    ) -> np.ndarray:
+    def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         feeds = {"input_ids": input_ids, "attention_mask": attention_mask}
-        session = self.alone_session if alone else self.session
-        return session.run([self.output_name], feeds)[0]
+        return self.session.run([self.output_name], feeds)[0]
 
 
 class TorchRunner:
@@ -109,9 +89,7 @@ class TorchRunner:
         self.providers = [f"torch:{device}"]
         self.model = load_torch_variant(folder, manifest.graph, device)
 
-    def __call__(
-        self, input_ids: np.ndarray, attention_mask: np.ndarray, alone: bool = False
-    ) -> np.ndarray:
+    def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         torch = self.torch
         with torch.inference_mode():
             ids = torch.from_numpy(input_ids).to(self.device)
@@ -128,7 +106,6 @@ class TextModel:
         device: str = "cpu",
         threads: int | None = None,
         device_id: int = 0,
-        idle_threads: int = 0,
     ) -> None:
         self.folder = folder
         self.manifest = read_pulled_manifest(folder)
@@ -137,9 +114,7 @@ class TextModel:
         self.max_length = self.manifest.max_sequence_length
         self.tokenizer = TextTokenizer(folder / TOKENIZER_DIR, self.max_length)
         if self.variant.engine == "onnxruntime":
-            self.runner: Runner = OnnxRunner(
-                folder / ONNX_FILE, device, threads, device_id, idle_threads
-            )
+            self.runner: Runner = OnnxRunner(folder / ONNX_FILE, device, threads, device_id)
         else:
             # The index matters when a worker sees several GPUs (a gpu_map plan): "cuda"
             # alone would put every model on the first one (seen on an H200 with device_id=1).
@@ -149,9 +124,8 @@ class TextModel:
     def encode(self, texts: list[str]) -> Encoded:
         return self.tokenizer.encode(texts)
 
-    def run(self, encoded: Encoded, alone: bool = False) -> np.ndarray:
-        """`alone`: one text on an idle worker, which may use the idle session's threads."""
-        return self.runner(encoded.input_ids, encoded.attention_mask, alone)
+    def run(self, encoded: Encoded) -> np.ndarray:
+        return self.runner(encoded.input_ids, encoded.attention_mask)
 
     def predict(self, texts: list[str]) -> np.ndarray:
         return self.run(self.encode(texts))
