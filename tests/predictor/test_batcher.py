@@ -15,6 +15,7 @@ from modelserve_predictor.batcher import (
     Batcher,
     BatchReport,
     Pending,
+    estimate_tokens,
     select_batch,
 )
 from modelserve_predictor.errors import Overloaded, Unprocessable
@@ -371,7 +372,8 @@ def test_two_timed_texts_calibrate_the_time_per_token_and_the_fixed_part() -> No
     assert batcher.seconds_per_token == pytest.approx(0.0005)
     assert batcher.text_overhead_tokens == pytest.approx(4)
     # a text of the short one's length takes what it took; the longest, what it took
-    assert batcher.expected_wait_s(["x" * 8]) == pytest.approx(0.004)
-    assert batcher.expected_wait_s(["x" * 1000]) == pytest.approx(0.066)  # capped: 128 tokens
+    assert batcher.expected_wait_s([estimate_tokens("x" * 8, 128)]) == pytest.approx(0.004)
+    longest = estimate_tokens("x" * 1000, 128)  # capped: 128 tokens
+    assert batcher.expected_wait_s([longest]) == pytest.approx(0.066)
     batcher.calibrate((4, 0.004), (104, 0.003))  # no slope (a hiccup): nothing changes
     assert batcher.seconds_per_token == pytest.approx(0.0005)

@@ -191,9 +191,9 @@ class Batcher:
     def seconds_per_text(self, seconds: float) -> None:
         self.seconds_per_token = seconds / self.tokens_per_text
 
-    def _units(self, texts: Sequence[str]) -> float:
-        tokens = sum(estimate_tokens(t, self.max_tokens_per_text) for t in texts)
-        return tokens + len(texts) * self.text_overhead_tokens
+    def _units(self, tokens: Sequence[int]) -> float:
+        """The compute of texts of these estimated tokens, with each text's fixed part."""
+        return sum(tokens) + len(tokens) * self.text_overhead_tokens
 
     def calibrate(self, short: tuple[int, float], long: tuple[int, float]) -> None:
         """Two texts of very different lengths timed alone, (estimated tokens, seconds) each:
@@ -207,11 +207,11 @@ class Batcher:
         self.text_overhead_tokens = max(0.0, short_s / per_token - short_tokens)
         self.tokens_per_text = short_tokens + self.text_overhead_tokens
 
-    def expected_wait_s(self, texts: Sequence[str]) -> float:
-        """How long `texts` would take to be answered: everything ahead of them (queued, and
-        what is left of the running batch) plus themselves, at the measured time per
-        token."""
-        return self.wait_ahead_s() + self._units(texts) * self.seconds_per_token
+    def expected_wait_s(self, tokens: Sequence[int]) -> float:
+        """How long texts of these estimated tokens would take to be answered: everything
+        ahead of them (queued, and what is left of the running batch) plus themselves, at
+        the measured time per token."""
+        return self.wait_ahead_s() + self._units(tokens) * self.seconds_per_token
 
     async def submit(self, texts: Sequence[str], timeout_s: float | None = None) -> list[Any]:
         """Queue the texts and wait for their rows. Refused at once (Overloaded) when the
@@ -224,7 +224,8 @@ class Batcher:
                 f"{len(texts)} texts can never fit model {self.name!r}'s "
                 f"queue of {self.max_queue}; send fewer per request"
             )
-        expected = self.expected_wait_s(texts)
+        tokens = [estimate_tokens(t, self.max_tokens_per_text) for t in texts]
+        expected = self.expected_wait_s(tokens)
         budget = self.wait_budget_s()
         if len(self.queue) + len(texts) > self.max_queue:
             self._refuse_for(expected - (budget or 0.0))
@@ -255,26 +256,25 @@ class Batcher:
                 retry_after_s=max(1.0, expected),
             )
         self._decided(refused=False)
-        self._note_arrival(texts)
+        self._note_arrival(tokens)
         if self._runs_inline(len(texts)):
-            return self._run_now(texts[0])
+            return self._run_now(texts[0], tokens[0])
         self.start()
         loop = asyncio.get_running_loop()
         now = time.perf_counter()
         deadline = now + timeout_s if timeout_s is not None else float("inf")
-        pending = []
-        for t in texts:
-            tokens = estimate_tokens(t, self.max_tokens_per_text)
-            units = tokens + self.text_overhead_tokens
-            pending.append(Pending(t, tokens, now, loop.create_future(), deadline, units))
+        pending = [
+            Pending(t, n, now, loop.create_future(), deadline, n + self.text_overhead_tokens)
+            for t, n in zip(texts, tokens, strict=True)
+        ]
         self.queue.extend(pending)
         self._arrival.set()
         if len(pending) == 1:  # most requests: no gather, one loop turn less to the answer
             return [await pending[0].future]
         return list(await asyncio.gather(*(p.future for p in pending)))
 
-    def _note_arrival(self, texts: Sequence[str]) -> None:
-        per_text = self._units(texts) / len(texts)
+    def _note_arrival(self, tokens: Sequence[int]) -> None:
+        per_text = self._units(tokens) / len(tokens)
         self.tokens_per_text += 0.1 * (per_text - self.tokens_per_text)
         now = time.perf_counter()
         gap, self._last_arrival = now - self._last_arrival, now
@@ -294,20 +294,19 @@ class Batcher:
             and self.arrival_gap_s > INLINE_LOAD_HEADROOM * self.seconds_per_text
         )
 
-    def _run_now(self, text: str) -> list[Any]:
+    def _run_now(self, text: str, tokens: int) -> list[Any]:
         """One text on an idle model, computed right here on the event loop: no hop to the
         model's thread and back, no batcher task to wake (what a request pays at low load).
         Nothing waits behind it (the queue is empty), and the loop is blocked only for this
         one text's run, after which the next arrivals queue and go to the thread as usual."""
         started = self._running_since = time.perf_counter()
-        self.running, self._running_units = 1, self._units([text])
+        self.running, self._running_units = 1, self._units([tokens])
         try:
             (row,) = self.run_batch([text])
         except Exception as exc:
             raise _client_error(exc) from None
         finally:
             self.running = 0
-        tokens = estimate_tokens(text, self.max_tokens_per_text)
         self._measured(
             BatchReport(1, tokens, time.perf_counter() - started, [0.0]), self._running_units
         )
