@@ -14,29 +14,9 @@ from modelserve_predictor.batcher import (
     TEXT_OVERHEAD_TOKENS,
     Batcher,
     BatchReport,
-    Pending,
     estimate_tokens,
-    select_batch,
 )
 from modelserve_predictor.errors import Overloaded, Unprocessable
-
-
-def pending(tokens: list[int]) -> list[Pending]:
-    return [Pending(f"t{i}", n, float(i), None) for i, n in enumerate(tokens)]  # type: ignore[arg-type]
-
-
-def test_select_batch_starts_with_the_oldest_and_groups_by_length() -> None:
-    queue = pending([10, 200, 11, 190, 9, 12])
-    chosen = select_batch(queue, max_batch_size=4, max_batch_tokens=10_000)
-    assert chosen == [0, 2, 4, 5]  # the short ones next to the oldest (10 tokens)
-    assert select_batch(pending([200, 10, 11]), 3, 10_000) == [0, 1, 2]
-    assert select_batch([], 4, 100) == []
-
-
-def test_select_batch_respects_the_padded_token_budget() -> None:
-    queue = pending([100, 100, 100, 10])
-    assert select_batch(queue, max_batch_size=8, max_batch_tokens=250) == [0, 1]
-    assert select_batch(pending([600]), 8, 100) == [0]  # one long text still runs alone
 
 
 def run(coro):
@@ -123,12 +103,6 @@ def test_max_latency_waits_for_a_fuller_batch() -> None:
         await batcher.stop()
 
     run(scenario())
-
-
-def test_select_batch_caps_padding_waste() -> None:
-    queue = pending([10, 12, 40, 11])
-    assert select_batch(queue, 8, 10_000, max_padding_ratio=1.25) == [0, 1, 3]
-    assert select_batch(queue, 8, 10_000) == [0, 1, 2, 3]
 
 
 def test_a_poisoned_batch_fails_only_the_request_that_poisoned_it() -> None:
@@ -377,3 +351,32 @@ def test_two_timed_texts_calibrate_the_time_per_token_and_the_fixed_part() -> No
     assert batcher.expected_wait_s([longest]) == pytest.approx(0.066)
     batcher.calibrate((4, 0.004), (104, 0.003))  # no slope (a hiccup): nothing changes
     assert batcher.seconds_per_token == pytest.approx(0.0005)
+
+
+def test_batches_run_back_to_back_while_the_event_loop_is_busy() -> None:
+    """The model's thread takes its next batch itself: with the loop blocked (as when it is
+    busy reading and answering requests), the queued batches still run one after another."""
+    batches_started: list[int] = []
+    third_started = threading.Event()
+
+    def slow_upper(texts: list[str]) -> list[str]:
+        batches_started.append(len(texts))
+        if len(batches_started) == 3:
+            third_started.set()
+        time.sleep(0.02)
+        return [t.upper() for t in texts]
+
+    async def scenario() -> None:
+        batcher, reports = make(slow_upper, max_batch_size=4)
+        answers = [asyncio.ensure_future(batcher.submit([f"x{i}"])) for i in range(12)]
+        while not batches_started:  # the first batch is on the thread
+            await asyncio.sleep(0.001)
+        # block the loop: no callback, no task runs until the third batch has started
+        ran_while_blocked = third_started.wait(timeout=30)
+        assert ran_while_blocked, "the model's thread waited for the event loop"
+        assert [await a for a in answers] == [[f"X{i}"] for i in range(12)]
+        await asyncio.sleep(0)  # the last batch's metrics come right after its answers
+        assert sum(r.size for r in reports) == 12 and len(batches_started) >= 3
+        await batcher.stop()
+
+    run(scenario())

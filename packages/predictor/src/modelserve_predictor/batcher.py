@@ -13,12 +13,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
 from typing import Any
 
+from modelserve_predictor.batching import (
+    TEXT_OVERHEAD_TOKENS,
+    BatchReport,
+    Pending,
+    estimate_tokens,
+    select_batch,
+)
 from modelserve_predictor.errors import (
     DeadlineExceeded,
     Overloaded,
@@ -26,6 +33,16 @@ from modelserve_predictor.errors import (
     PredictorError,
     Unprocessable,
 )
+
+__all__ = [
+    "OVERLOAD_REFUSED_SHARE",
+    "TEXT_OVERHEAD_TOKENS",
+    "BatchReport",
+    "Batcher",
+    "Pending",
+    "estimate_tokens",
+    "select_batch",
+]
 
 # a request runs on the event loop only while requests arrive at least this many times its
 # time per text apart (a model busy less than half the time)
@@ -44,66 +61,6 @@ OVERLOAD_SMOOTHING = 0.1
 # the overload budget, when not given, as a share of the full one (20 of the default 50 ms:
 # measured at 3x overload, benchmarks/results/reliability/overload-hold-ab)
 OVERLOAD_WAIT_SHARE = 0.4
-
-
-# A text's compute is close to linear in its tokens, plus a fixed part: roberta-base INT8 on
-# one thread took 3.78 ms + 0.527 ms per token (residual sd 0.7 ms over 400 Sp1786 texts of
-# 9-118 ms). So the queue's wait is estimated in tokens, plus the fixed part as so many
-# tokens per text (this until `calibrate` measures it): a mean per text, pulled up by every
-# long text that ran, had made a short queue look twice as long.
-TEXT_OVERHEAD_TOKENS = 8
-
-
-def estimate_tokens(text: str, max_tokens: int) -> int:
-    """About 4 characters per token for English, plus the special tokens, capped."""
-    return min(max_tokens, len(text) // 4 + 2)
-
-
-@dataclass
-class Pending:
-    text: str
-    tokens: int
-    enqueued: float
-    future: asyncio.Future = field(repr=False)
-    deadline: float = float("inf")  # perf_counter() past which the answer is useless
-    units: float = 0.0  # its compute, in tokens with the fixed part (see TEXT_OVERHEAD_TOKENS)
-
-
-def select_batch(
-    queue: Sequence[Pending],
-    max_batch_size: int,
-    max_batch_tokens: int,
-    max_padding_ratio: float = float("inf"),
-    window: int = 4,
-) -> list[int]:
-    """Indices (into `queue`, oldest first) of the next batch: the oldest item, then the items
-    nearest to it in length while batch_size * longest <= max_batch_tokens and the padded
-    tokens stay within max_padding_ratio of the real ones."""
-    if not queue:
-        return []
-    candidates = range(1, min(len(queue), max_batch_size * window))
-    anchor = queue[0].tokens
-    ordered = sorted(candidates, key=lambda i: (abs(queue[i].tokens - anchor), i))
-    chosen, longest, real = [0], anchor, anchor
-    for index in ordered:
-        if len(chosen) >= max_batch_size:
-            break
-        tokens = queue[index].tokens
-        widest = max(longest, tokens)
-        padded = widest * (len(chosen) + 1)
-        if padded > max_batch_tokens or padded > max_padding_ratio * (real + tokens):
-            continue
-        chosen.append(index)
-        longest, real = widest, real + tokens
-    return sorted(chosen)
-
-
-@dataclass
-class BatchReport:
-    size: int
-    padded_tokens: int
-    run_seconds: float
-    waits: list[float]
 
 
 class Batcher:
@@ -164,6 +121,7 @@ class Batcher:
         # cannot have drained by then): with the wait budget, refusing() tells the HTTP layer
         # which requests to shed before parsing them.
         self.refusing_until = 0.0
+        self._lock = threading.Lock()  # around the queue's changes (loop and model thread)
         self._arrival = asyncio.Event()
         self._task: asyncio.Task | None = None
 
@@ -267,7 +225,8 @@ class Batcher:
             Pending(t, n, now, loop.create_future(), deadline, n + self.text_overhead_tokens)
             for t, n in zip(texts, tokens, strict=True)
         ]
-        self.queue.extend(pending)
+        with self._lock:  # the model's thread takes batches out of it
+            self.queue.extend(pending)
         self._arrival.set()
         if len(pending) == 1:  # most requests: no gather, one loop turn less to the answer
             return [await pending[0].future]
@@ -313,13 +272,15 @@ class Batcher:
         return [row]
 
     def _measured(self, report: BatchReport, units: float) -> None:
+        """A text ran inline: learn from it, and record its metrics after the answer."""
+        self._learn(report, units)
+        asyncio.get_running_loop().call_soon(self.on_batch, report)
+
+    def _learn(self, report: BatchReport, units: float) -> None:
         """A batch of `units` tokens (with each text's fixed part) ran: update the time per
-        token, and record its metrics after the answers (the waiting requests' tasks were
-        scheduled first, so the batch's metrics do not stand between them and their
-        responses)."""
+        token (a float written by the model's thread, read by admission on the loop)."""
         per_token = report.run_seconds / max(1, units)
         self.seconds_per_token += 0.2 * (per_token - self.seconds_per_token)
-        asyncio.get_running_loop().call_soon(self.on_batch, report)
 
     def _refuse_for(self, seconds: float) -> None:
         # half the excess: the estimate is a mean, and new arrivals are shed meanwhile
@@ -362,87 +323,132 @@ class Batcher:
         self._decided(refused=True)  # the HTTP layer refuses this request before reading it
         return left
 
-    def _drop_expired(self) -> None:
-        now = time.perf_counter()
-        kept = []
-        for p in self.queue:
-            if p.future.done():
-                continue  # cancelled by its caller
-            if p.deadline < now:
-                self.on_reject("expired")
-                p.future.set_exception(
-                    DeadlineExceeded(
-                        f"model {self.name!r}: the deadline passed while this text waited "
-                        f"{(now - p.enqueued) * 1000:.0f} ms in the queue"
-                    )
-                )
-                continue
-            kept.append(p)
-        self.queue = kept
-
     async def _run(self) -> None:
+        """Hand the model's thread the queue whenever texts wait; it runs batch after batch
+        by itself (`_drain`) until the queue is empty. Under load the next batch starts the
+        moment the last one ends, not when the event loop, busy reading and answering
+        requests, gets round to choosing it: with a round trip through the loop per batch
+        the model thread sat idle between batches and a 2-worker server topped out at
+        1.4 of 2 cores."""
         loop = asyncio.get_running_loop()
         while True:
             await self._arrival.wait()
             self._arrival.clear()
             while self.queue:
-                self._drop_expired()  # and the cancelled
-                if not self.queue:
-                    break
                 if self.max_latency_s and len(self.queue) < self.max_batch_size:
                     wait = self.queue[0].enqueued + self.max_latency_s - time.perf_counter()
                     if wait > 0:
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(self._wait_full(), wait)
-                indices = select_batch(
-                    self.queue, self.max_batch_size, self.max_batch_tokens, self.max_padding_ratio
-                )
-                picked = set(indices)
-                batch = [self.queue[i] for i in indices]
-                self.queue = [p for i, p in enumerate(self.queue) if i not in picked]
-                started = self._running_since = time.perf_counter()
-                self.running = len(batch)
-                self._running_units = sum(p.units for p in batch)
-                try:
-                    rows = await loop.run_in_executor(
-                        self.executor, self.run_batch, [p.text for p in batch]
-                    )
-                except Exception as exc:
-                    await self._one_by_one(batch, exc)
-                    continue
-                finally:
-                    self.running = 0
-                elapsed = time.perf_counter() - started
-                for p, row in zip(batch, rows, strict=True):
-                    if not p.future.done():
-                        p.future.set_result(row)
-                self._measured(
-                    BatchReport(
-                        size=len(batch),
-                        padded_tokens=max(p.tokens for p in batch) * len(batch),
-                        run_seconds=elapsed,
-                        waits=[started - p.enqueued for p in batch],
-                    ),
-                    self._running_units,
-                )
+                await loop.run_in_executor(self.executor, self._drain, loop)
 
-    async def _one_by_one(self, batch: list[Pending], error: Exception) -> None:
+    def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On the model's thread: take a batch, run it, post its answers to the event loop,
+        and go on while texts wait (or until a batch should wait to fill, `max_latency_ms`).
+        Futures are only ever completed on the loop (`_deliver`, `_expire`)."""
+        while True:
+            with self._lock:
+                expired = self._take_expired()
+                batch = self._take_batch()
+                if batch:
+                    started = self._running_since = time.perf_counter()
+                    self.running = len(batch)
+                    self._running_units = units = sum(p.units for p in batch)
+            if expired:
+                _post(loop, self._expire, expired)
+            if not batch:
+                return
+            report = None
+            try:
+                rows = self.run_batch([p.text for p in batch])
+                outcome: list[tuple[Pending, Any]] = list(zip(batch, rows, strict=True))
+                report = BatchReport(
+                    size=len(batch),
+                    padded_tokens=max(p.tokens for p in batch) * len(batch),
+                    run_seconds=time.perf_counter() - started,
+                    waits=[started - p.enqueued for p in batch],
+                )
+                self._learn(report, units)
+            except Exception as exc:
+                outcome = self._one_by_one(batch, exc)
+            finally:
+                self.running = 0
+            _post(loop, self._deliver, outcome, report)
+
+    def _take_expired(self) -> list[tuple[Pending, float]]:
+        """Under the lock: drop the cancelled texts and those past their deadline (returned
+        with how long they waited)."""
+        now = time.perf_counter()
+        kept, expired = [], []
+        for p in self.queue:
+            if p.future.done():
+                continue  # cancelled by its caller
+            if p.deadline < now:
+                expired.append((p, now - p.enqueued))
+                continue
+            kept.append(p)
+        if len(kept) != len(self.queue):
+            self.queue = kept
+        return expired
+
+    def _take_batch(self) -> list[Pending]:
+        """Under the lock: the next batch out of the queue; none while the queue is empty,
+        or while a batch still has time to fill under `max_latency_ms`."""
+        queue = self.queue
+        if not queue:
+            return []
+        if (
+            self.max_latency_s
+            and len(queue) < self.max_batch_size
+            and queue[0].enqueued + self.max_latency_s > time.perf_counter()
+        ):
+            return []
+        indices = select_batch(
+            queue, self.max_batch_size, self.max_batch_tokens, self.max_padding_ratio
+        )
+        picked = set(indices)
+        self.queue = [p for i, p in enumerate(queue) if i not in picked]
+        return [queue[i] for i in indices]
+
+    def _deliver(self, outcome: list[tuple[Pending, Any]], report: BatchReport | None) -> None:
+        """On the loop: answer a batch's requests, then record its metrics (after the
+        waiting requests' tasks were scheduled, so the metrics do not delay their answers)."""
+        for pending, row in outcome:
+            if isinstance(row, Exception):
+                _fail(pending, row)
+            elif not pending.future.done():
+                pending.future.set_result(row)
+        if report is not None:
+            asyncio.get_running_loop().call_soon(self.on_batch, report)
+
+    def _expire(self, expired: list[tuple[Pending, float]]) -> None:
+        for pending, waited in expired:
+            if pending.future.done():
+                continue
+            self.on_reject("expired")
+            pending.future.set_exception(
+                DeadlineExceeded(
+                    f"model {self.name!r}: the deadline passed while this text waited "
+                    f"{waited * 1000:.0f} ms in the queue"
+                )
+            )
+
+    def _one_by_one(self, batch: list[Pending], error: Exception) -> list[tuple[Pending, Any]]:
         """A batch failed: run its texts alone, so that only the request whose text the model
         cannot process fails (422), not its neighbours."""
-        loop = asyncio.get_running_loop()
         if len(batch) == 1:
-            _fail(batch[0], error)
-            return
+            return [(batch[0], error)]
+        outcome: list[tuple[Pending, Any]] = []
         for pending in batch:
             if pending.future.done():
                 continue
             try:
-                (row,) = await loop.run_in_executor(self.executor, self.run_batch, [pending.text])
+                (row,) = self.run_batch([pending.text])
             except Exception as exc:
-                _fail(pending, exc)
+                outcome.append((pending, exc))
             else:
-                if not pending.future.done():
-                    pending.future.set_result(row)
+                outcome.append((pending, row))
+        return outcome
 
     async def _wait_full(self) -> None:
         while len(self.queue) < self.max_batch_size:
@@ -456,6 +462,13 @@ def _client_error(error: Exception) -> PredictorError:
     if isinstance(error, PredictorError):
         return error
     return Unprocessable(f"the model could not process this text: {error}".splitlines()[0])
+
+
+def _post(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *args: Any) -> None:
+    """Run `callback(*args)` on the loop, from the model's thread (nothing to answer once the
+    loop is closed: its requests are gone with it)."""
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(callback, *args)
 
 
 def _fail(pending: Pending, error: Exception) -> None:
