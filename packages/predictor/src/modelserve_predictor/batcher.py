@@ -25,6 +25,8 @@ from modelserve_predictor.batching import (
     Pending,
     estimate_tokens,
     select_batch,
+    split_expired,
+    take_batch,
 )
 from modelserve_predictor.errors import (
     DeadlineExceeded,
@@ -348,8 +350,16 @@ class Batcher:
         Futures are only ever completed on the loop (`_deliver`, `_expire`)."""
         while True:
             with self._lock:
-                expired = self._take_expired()
-                batch = self._take_batch()
+                now = time.perf_counter()
+                self.queue, expired = split_expired(self.queue, now)
+                batch: list[Pending] = []
+                if self.queue and not self._filling(now):
+                    batch, self.queue = take_batch(
+                        self.queue,
+                        self.max_batch_size,
+                        self.max_batch_tokens,
+                        self.max_padding_ratio,
+                    )
                 if batch:
                     started = self._running_since = time.perf_counter()
                     self.running = len(batch)
@@ -362,12 +372,7 @@ class Batcher:
             try:
                 rows = self.run_batch([p.text for p in batch])
                 outcome: list[tuple[Pending, Any]] = list(zip(batch, rows, strict=True))
-                report = BatchReport(
-                    size=len(batch),
-                    padded_tokens=max(p.tokens for p in batch) * len(batch),
-                    run_seconds=time.perf_counter() - started,
-                    waits=[started - p.enqueued for p in batch],
-                )
+                report = BatchReport.of(batch, started, time.perf_counter())
                 self._learn(report, units)
             except Exception as exc:
                 outcome = self._one_by_one(batch, exc)
@@ -375,40 +380,14 @@ class Batcher:
                 self.running = 0
             _post(loop, self._deliver, outcome, report)
 
-    def _take_expired(self) -> list[tuple[Pending, float]]:
-        """Under the lock: drop the cancelled texts and those past their deadline (returned
-        with how long they waited)."""
-        now = time.perf_counter()
-        kept, expired = [], []
-        for p in self.queue:
-            if p.future.done():
-                continue  # cancelled by its caller
-            if p.deadline < now:
-                expired.append((p, now - p.enqueued))
-                continue
-            kept.append(p)
-        if len(kept) != len(self.queue):
-            self.queue = kept
-        return expired
-
-    def _take_batch(self) -> list[Pending]:
-        """Under the lock: the next batch out of the queue; none while the queue is empty,
-        or while a batch still has time to fill under `max_latency_ms`."""
-        queue = self.queue
-        if not queue:
-            return []
-        if (
+    def _filling(self, now: float) -> bool:
+        """A batch still has time to fill under `max_latency_ms` (not while the queue could
+        fill one already)."""
+        return bool(
             self.max_latency_s
-            and len(queue) < self.max_batch_size
-            and queue[0].enqueued + self.max_latency_s > time.perf_counter()
-        ):
-            return []
-        indices = select_batch(
-            queue, self.max_batch_size, self.max_batch_tokens, self.max_padding_ratio
+            and len(self.queue) < self.max_batch_size
+            and self.queue[0].enqueued + self.max_latency_s > now
         )
-        picked = set(indices)
-        self.queue = [p for i, p in enumerate(queue) if i not in picked]
-        return [queue[i] for i in indices]
 
     def _deliver(self, outcome: list[tuple[Pending, Any]], report: BatchReport | None) -> None:
         """On the loop: answer a batch's requests, then record its metrics (after the

@@ -65,3 +65,40 @@ class BatchReport:
     padded_tokens: int
     run_seconds: float
     waits: list[float]
+
+    @classmethod
+    def of(cls, batch: Sequence[Pending], started: float, finished: float) -> BatchReport:
+        return cls(
+            size=len(batch),
+            padded_tokens=max(p.tokens for p in batch) * len(batch),
+            run_seconds=finished - started,
+            waits=[started - p.enqueued for p in batch],
+        )
+
+
+def split_expired(
+    queue: list[Pending], now: float
+) -> tuple[list[Pending], list[tuple[Pending, float]]]:
+    """The texts still worth computing, and those whose deadline has passed, with how long
+    each waited; texts whose caller gave up (a done future) are dropped from both."""
+    kept, expired = [], []
+    for p in queue:
+        if p.future.done():
+            continue
+        if p.deadline < now:
+            expired.append((p, now - p.enqueued))
+            continue
+        kept.append(p)
+    return (queue if len(kept) == len(queue) else kept), expired
+
+
+def take_batch(
+    queue: list[Pending],
+    max_batch_size: int,
+    max_batch_tokens: int,
+    max_padding_ratio: float = float("inf"),
+) -> tuple[list[Pending], list[Pending]]:
+    """The next batch (`select_batch`) and what stays queued, in order."""
+    indices = select_batch(queue, max_batch_size, max_batch_tokens, max_padding_ratio)
+    picked = set(indices)
+    return [queue[i] for i in indices], [p for i, p in enumerate(queue) if i not in picked]
