@@ -9,13 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from modelserve_predictor.batcher import (
-    OVERLOAD_REFUSED_SHARE,
-    TEXT_OVERHEAD_TOKENS,
-    Batcher,
-    BatchReport,
-    estimate_tokens,
-)
+from modelserve_predictor.batcher import OVERLOAD_REFUSED_SHARE, Batcher
+from modelserve_predictor.batching import TEXT_OVERHEAD_TOKENS, BatchReport, estimate_tokens
 from modelserve_predictor.errors import Overloaded, Unprocessable
 
 

@@ -24,7 +24,6 @@ from modelserve_predictor.batching import (
     BatchReport,
     Pending,
     estimate_tokens,
-    select_batch,
     split_expired,
     take_batch,
 )
@@ -35,16 +34,6 @@ from modelserve_predictor.errors import (
     PredictorError,
     Unprocessable,
 )
-
-__all__ = [
-    "OVERLOAD_REFUSED_SHARE",
-    "TEXT_OVERHEAD_TOKENS",
-    "BatchReport",
-    "Batcher",
-    "Pending",
-    "estimate_tokens",
-    "select_batch",
-]
 
 # a request runs on the event loop only while requests arrive at least this many times its
 # time per text apart (a model busy less than half the time)
@@ -337,11 +326,9 @@ class Batcher:
             await self._arrival.wait()
             self._arrival.clear()
             while self.queue:
-                if self.max_latency_s and len(self.queue) < self.max_batch_size:
-                    wait = self.queue[0].enqueued + self.max_latency_s - time.perf_counter()
-                    if wait > 0:
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(self._wait_full(), wait)
+                if (wait := self._fill_wait_s(time.perf_counter())) > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wait_full(), wait)
                 await loop.run_in_executor(self.executor, self._drain, loop)
 
     def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -353,7 +340,7 @@ class Batcher:
                 now = time.perf_counter()
                 self.queue, expired = split_expired(self.queue, now)
                 batch: list[Pending] = []
-                if self.queue and not self._filling(now):
+                if self.queue and not self._fill_wait_s(now):
                     batch, self.queue = take_batch(
                         self.queue,
                         self.max_batch_size,
@@ -380,14 +367,12 @@ class Batcher:
                 self.running = 0
             _post(loop, self._deliver, outcome, report)
 
-    def _filling(self, now: float) -> bool:
-        """A batch still has time to fill under `max_latency_ms` (not while the queue could
-        fill one already)."""
-        return bool(
-            self.max_latency_s
-            and len(self.queue) < self.max_batch_size
-            and self.queue[0].enqueued + self.max_latency_s > now
-        )
+    def _fill_wait_s(self, now: float) -> float:
+        """How much longer the oldest text may wait for a fuller batch under
+        `max_latency_ms` (0: run what there is now, as when the queue fills a batch)."""
+        if not self.max_latency_s or len(self.queue) >= self.max_batch_size:
+            return 0.0
+        return max(0.0, self.queue[0].enqueued + self.max_latency_s - now)
 
     def _deliver(self, outcome: list[tuple[Pending, Any]], report: BatchReport | None) -> None:
         """On the loop: answer a batch's requests, then record its metrics (after the

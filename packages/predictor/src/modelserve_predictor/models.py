@@ -16,7 +16,8 @@ from typing import TypeVar
 import numpy as np
 
 from modelserve_metric_names.predictor import REJECT_REASONS
-from modelserve_predictor.batcher import Batcher, BatchReport, estimate_tokens
+from modelserve_predictor.batcher import Batcher
+from modelserve_predictor.batching import BatchReport, estimate_tokens
 from modelserve_predictor.errors import ConfigError, DeadlineExceeded, NotReady, Overloaded
 from modelserve_predictor.metrics import OUTCOMES, Metrics
 from modelserve_predictor.placement import Device
