@@ -5,7 +5,8 @@ under the SLO and under 1% failures, at SLOs of 100 and 250 ms, on real Sp1786 t
 - the predictor serving roberta-base-synthetic onnx-int8 with 1 worker, and with 2 workers,
 
 all in one run: every server stays up, and the searches are interleaved one step each in
-turn, so the machine's drift (up to 2x between minutes here) hits every system alike. The
+turn, so the machine's drift (up to 2x between minutes here) hits every system alike; while
+one system is measured the others are stopped (`isolation.measured_alone`). The
 same variant's in-process batch-1 throughput on the same texts is measured at the start and
 the end of the run, for the "served vs in-process" target.
 
@@ -26,7 +27,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import Progress
 
-from benchmarks import serving
+from benchmarks import isolation, serving
 from benchmarks.serving import interleave
 from modelserve_loadtest.payloads import read_texts
 from modelserve_loadtest.sweep import Step, capacity_search
@@ -99,8 +100,9 @@ def main() -> None:
 
             def measure(name: str, rate: float) -> Step:
                 counter["n"] += 1
-                record = serving.measured_run(
-                    by_name[name],
+                record = isolation.measured_alone(
+                    by_name,
+                    name,
                     workdir / f"step-{counter['n']:03d}",
                     rate=rate,
                     duration_s=args.step_duration,

@@ -62,6 +62,7 @@ class System:
     # SIGTERM the leader alone first, for servers whose processes leave the session (Ray's
     # actors each start their own): it stops them, then the session is killed
     stop_leader_first: bool = False
+    paused: bool = False  # its processes stopped (SIGSTOP) while another system is measured
 
     @property
     def host(self) -> str:
@@ -135,19 +136,28 @@ def start(system: System, logs: Path, timeout_s: float = 600) -> None:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    try:
+        wait_ready(system, timeout_s, f"see {logs / (system.name + '.log')}")
+    except RuntimeError:
+        stop(system)
+        raise
+    warm_up(system)
+
+
+def wait_ready(system: System, timeout_s: float, hint: str = "") -> None:
+    """Until the system's ready path answers 200; RuntimeError if it exits or times out."""
+    assert system.process is not None
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if system.process.poll() is not None:
-            raise RuntimeError(f"{system.name} exited; see {logs / (system.name + '.log')}")
+            raise RuntimeError(f"{system.name} exited; {hint}")
         try:
             if httpx.get(system.host + system.ready_path, timeout=2).status_code == 200:
-                warm_up(system)
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.5)
-    stop(system)
-    raise RuntimeError(f"{system.name} was not ready within {timeout_s:g} s")
+    raise RuntimeError(f"{system.name} was not ready within {timeout_s:g} s; {hint}")
 
 
 def warm_up(system: System, requests: int = WARM_UP_REQUESTS) -> None:
@@ -171,6 +181,11 @@ def stop(system: System) -> None:
     process = system.process
     if process is None:
         return
+    if system.paused:  # a stopped process acts on SIGTERM only once continued
+        for child in reversed(tree(process.pid)):
+            with contextlib.suppress(psutil.Error):
+                child.resume()
+        system.paused = False
     if system.stop_leader_first:
         process.send_signal(signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -337,19 +352,25 @@ def interleave(
     return results
 
 
+def tree(pid: int) -> list[psutil.Process]:
+    """A process and its live descendants, parents before children (Ray's actors leave the
+    server's session but stay its descendants)."""
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
 def tree_cpu_s(pid: int) -> float:
     """CPU seconds used so far by a process and its live children."""
     total = 0.0
-    try:
-        root = psutil.Process(pid)
-        for process in [root, *root.children(recursive=True)]:
-            try:
-                times = process.cpu_times()
-                total += times.user + times.system
-            except psutil.Error:
-                continue
-    except psutil.Error:
-        pass
+    for process in tree(pid):
+        try:
+            times = process.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            continue
     return total
 
 

@@ -8,9 +8,10 @@ process), capacity searches interleaved one step per system in turn.
 Each peer is its own uv project under benchmarks/peers/ with pinned versions (their
 dependencies stay out of the workspace lock); `uv sync` of each happens on its first run.
 Before any timing, every system answers the same 20 texts alone and must give the
-predictor's labels. Per step the CPU seconds of the server's processes, of the load
-generator and of everything else on the machine are recorded, so a step that something
-else contaminated shows. Capacity at an SLO: the highest rate whose step had p99 under it
+predictor's labels. During each step every other system is stopped (SIGSTOP), and the CPU
+seconds of the server's processes, of the load generator and of everything else on the
+machine are recorded; a step that something else took CPU from is measured again
+(`isolation.measured_alone`). Capacity at an SLO: the highest rate whose step had p99 under it
 and < 1% failures (`modelserve_loadtest.sweep`).
 
 Writes peers.json ({"systems": {NAME: {"capacity_p99_50ms", "capacity_p99_100ms",
@@ -31,7 +32,7 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
-from benchmarks import serving
+from benchmarks import isolation, serving
 from benchmarks.reliability import cpu_model
 from modelserve_loadtest.payloads import bodies, read_texts, route
 from modelserve_loadtest.sweep import Step, capacity_search
@@ -155,8 +156,9 @@ def compare(chosen: dict[str, serving.System], texts_csv: Path, args, work: Path
     steps: dict[str, list[dict]] = {name: [] for name in chosen}
 
     def measure(name: str, rate: float) -> Step:
-        record = serving.measured_run(
-            chosen[name],
+        record = isolation.measured_alone(
+            chosen,
+            name,
             work / f"{name}-{len(steps[name]):02d}",
             rate=rate,
             duration_s=args.step_duration,
@@ -174,6 +176,7 @@ def compare(chosen: dict[str, serving.System], texts_csv: Path, args, work: Path
             f"p99 {step.p99_ms or 0:7.1f} ms  failed {100 * step.failure_rate:5.2f}%  "
             f"cores server {record['cores_server']:.2f} generator "
             f"{record['cores_generator']:.2f} other {record['cores_other']:.2f}"
+            f"{attempts(record)}"
         )
 
     searches = {
@@ -196,6 +199,19 @@ def compare(chosen: dict[str, serving.System], texts_csv: Path, args, work: Path
     return report
 
 
+ISOLATED = (
+    ", every other system stopped (SIGSTOP) during a step and a step that something else "
+    "took CPU from measured again"
+)
+
+
+def attempts(record: dict) -> str:
+    """How often a step was measured before it ran uncontaminated (see isolation.py)."""
+    if record.get("contaminated"):
+        return f" (contaminated in all {record['attempts']} attempts)"
+    return f" ({record['attempts']} attempts)" if record.get("attempts", 1) > 1 else ""
+
+
 def markdown(report: dict) -> str:
     lines = [
         f"# The predictor against its peers ({report['date']})",
@@ -203,8 +219,9 @@ def markdown(report: dict) -> str:
         f"`{report['command']}` on {report['machine']}. {MODEL} `{VARIANT}` (the same ONNX file "
         f"and tokenizer in every server), open-loop Poisson load of Sp1786 texts from a "
         f"separate process, {report['step_duration_s']:g} s steps, searches interleaved one "
-        "step per system in turn; capacity = highest step with p99 under the SLO and < 1% "
-        "failed. Every system gave the predictor's labels on the same 20 texts first.",
+        f"step per system in turn{ISOLATED if report.get('isolated') else ''}; capacity = "
+        "highest step with p99 under the SLO and < 1% failed. Every system gave the "
+        "predictor's labels on the same 20 texts first.",
         "",
         "| system | capacity @ p99 <= 50 ms | @ p99 <= 100 ms | p50 at 20 req/s | what |",
         "|---|---|---|---|---|",
@@ -228,7 +245,7 @@ def markdown(report: dict) -> str:
             lines.append(
                 f"| {name} | {s['rate']:g} | {s['p50_ms'] or 0:.1f} | {s['p99_ms'] or 0:.1f} | "
                 f"{100 * s['failure_rate']:.2f}% | {s['cores_server']:.2f} | "
-                f"{s['cores_generator']:.2f} | {s['cores_other']:.2f} |"
+                f"{s['cores_generator']:.2f} | {s['cores_other']:.2f}{attempts(s)} |"
             )
     return "\n".join(lines) + "\n"
 
@@ -313,6 +330,7 @@ def main() -> None:
         "machine": f"{os.cpu_count()} CPUs ({cpu_model()}), Python {platform.python_version()}",
         "command": " ".join(["uv run python -m benchmarks.peers.compare", *sys.argv[1:]]),
         "step_duration_s": args.step_duration,
+        "isolated": True,  # isolation.measured_alone: the others stopped during each step
         "systems": found,
     }
     args.out.mkdir(parents=True, exist_ok=True)
