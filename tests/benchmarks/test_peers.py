@@ -62,7 +62,10 @@ def test_the_plain_peer_answers_what_the_predictors_runtime_computes(
 def test_every_system_gets_its_port_and_the_peers_their_own_project(tmp_path: Path) -> None:
     found = compare.systems(tmp_path)
     peers = {"plain", "bentoml-batchable", "litserve", "ray-serve", "pytriton"}
-    assert {"predictor-1w", "predictor-2w", *peers} <= set(found)
+    assert {"predictor-1w", "predictor-2w", "predictor-2w-wait60", *peers} <= set(found)
+    # the predictor as an operator sets it for a 100 ms SLO: a 60 ms admission budget
+    assert '"max_queue_wait_ms": 60.0' in found["predictor-2w-wait60"].env["PREDICTOR_MODELS"]
+    assert found["predictor-2w-wait60"].port != found["predictor-2w"].port
     for name in peers:
         system = found[name]
         assert str(system.port) in system.command and "{port}" not in " ".join(system.command)
