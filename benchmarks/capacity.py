@@ -70,7 +70,11 @@ def main() -> None:
     texts = read_texts(str(texts_csv), limit=args.in_process_texts)  # what the load test sends
 
     systems = [] if args.no_baseline else [serving.baseline(serving.ensure_baseline_model())]
-    wait_ms = args.queue_wait_ms if args.queue_wait_ms is not None else 0.6 * min(slos)
+    wait_ms = (
+        args.queue_wait_ms
+        if args.queue_wait_ms is not None
+        else serving.WAIT_SHARE_OF_SLO * min(slos)
+    )
     systems += [serving.predictor(w, max_queue_wait_ms=wait_ms) for w in (args.workers or [1, 2])]
     start_rates = {s.name: (1.0 if s.name == "baseline" else 4.0) for s in systems}
     by_name = {s.name: s for s in systems}

@@ -56,12 +56,9 @@ def _stopped(process: psutil.Process) -> bool:
 
 def resume(system: serving.System, timeout_s: float = RESUME_TIMEOUT_S) -> None:
     """Continue every process of the system, children first, then wait until it is ready."""
-    if not system.paused or system.process is None:
+    if not system.paused:
         return
-    for process in reversed(serving.tree(system.process.pid)):
-        with contextlib.suppress(psutil.NoSuchProcess):
-            process.resume()
-    system.paused = False
+    serving.continue_processes(system)
     serving.wait_ready(system, timeout_s, "after being continued")
 
 

@@ -93,6 +93,11 @@ def _bentoml() -> list[str]:
     return [str(Path(sys.executable).with_name("bentoml"))]
 
 
+# An operator serving a latency SLO sets the predictor's admission budget to this share of it
+# (the default budget, 50 ms, is set for a 50 ms SLO).
+WAIT_SHARE_OF_SLO = 0.6
+
+
 def predictor(
     workers: int, model: str = MODEL, variant: str = VARIANT, max_queue_wait_ms: float | None = None
 ) -> System:
@@ -181,11 +186,7 @@ def stop(system: System) -> None:
     process = system.process
     if process is None:
         return
-    if system.paused:  # a stopped process acts on SIGTERM only once continued
-        for child in reversed(tree(process.pid)):
-            with contextlib.suppress(psutil.Error):
-                child.resume()
-        system.paused = False
+    continue_processes(system)  # a stopped process acts on SIGTERM only once continued
     if system.stop_leader_first:
         process.send_signal(signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -360,6 +361,16 @@ def tree(pid: int) -> list[psutil.Process]:
         return [root, *root.children(recursive=True)]
     except psutil.Error:
         return []
+
+
+def continue_processes(system: System) -> None:
+    """SIGCONT to every process of a paused system (`isolation.pause`), children first."""
+    if not system.paused or system.process is None:
+        return
+    for process in reversed(tree(system.process.pid)):
+        with contextlib.suppress(psutil.Error):
+            process.resume()
+    system.paused = False
 
 
 def tree_cpu_s(pid: int) -> float:

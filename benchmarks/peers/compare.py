@@ -126,9 +126,8 @@ def peer(name: str, folder: Path) -> serving.System:
     return system
 
 
-# The predictor's default admission budget (50 ms of expected wait) is set for a 50 ms SLO;
-# an operator serving a 100 ms SLO sets it as benchmarks.capacity does, 0.6 x the SLO.
-SLO_100_WAIT_MS = 0.6 * 100
+# The predictor as an operator sets it for the 100 ms SLO (serving.WAIT_SHARE_OF_SLO)
+SLO_100_WAIT_MS = serving.WAIT_SHARE_OF_SLO * 100
 
 
 def systems(folder: Path) -> dict[str, serving.System]:

@@ -98,7 +98,6 @@ def test_the_other_systems_are_stopped_while_one_is_measured(tmp_path: Path) -> 
         for system in systems.values():
             serving.stop(system)
     assert record["failure_rate"] == 0 and record["requests"] >= 10
-    assert record["attempts"] >= 1
 
 
 def test_a_step_that_shared_the_machine_is_measured_again(
